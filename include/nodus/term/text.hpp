@@ -1,0 +1,64 @@
+// Erlang text syntax for terms: printing as io_lib:format("~tw") / "~tp" (on one line) do in
+// OTP 25, and parsing of term literals (what erl_parse:parse_term/1 accepts).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "nodus/base/result.hpp"
+#include "nodus/term/term.hpp"
+
+namespace nodus {
+
+enum class print_style : std::uint8_t {
+    w,  // ~tw: every list as a list, every binary as bytes
+    p,  // ~tp on one line: printable lists as "strings", printable binaries as <<"text">>
+};
+
+struct print_options {
+    print_style style = print_style::w;
+    // Pids, ports and references print as <N.Id.Serial>, #Port<N.Id>, #Ref<N.W2.W1.W0>, where N is
+    // 0 for the local node and another small number for each other node (as the BEAM prints
+    // them). The default numbering: 0 for local_node, then stable per-node numbers in order of
+    // first appearance in this process.
+    atom local_node = atoms::nonode_nohost;
+    std::function<std::uint32_t(atom node)> node_number{};
+};
+
+// Appends the text of t to out.
+void print(std::string& out, const term& t, const print_options& opts = {});
+std::string to_text(const term& t, const print_options& opts = {});
+inline std::string format_w(const term& t) { return to_text(t, {print_style::w}); }
+inline std::string format_p(const term& t) { return to_text(t, {print_style::p}); }
+
+// How an atom is written: quoted ('Foo', 'a b', '') exactly when Erlang quotes it.
+void print_atom(std::string& out, atom a);
+// Erlang's shortest round-trip float text (io_lib:write of a float: 1.0, 0.1, 1.0e10, ...).
+void print_float(std::string& out, double d);
+// Decimal text of any integer term.
+std::string integer_to_string(const term& integer, unsigned base = 10);
+
+struct parse_error {
+    std::size_t offset;  // byte offset in the input
+    std::size_t line;    // 1-based
+    std::size_t column;  // 1-based, in bytes
+    std::string message;
+    std::string describe() const;  // "line L, column C: message"
+};
+
+struct parse_options {
+    // Atoms in the text that do not exist yet are created unless this is false.
+    bool allow_new_atoms = true;
+};
+
+// Parses one term written in Erlang syntax, optionally followed by a '.', with surrounding
+// whitespace and % comments. Accepts everything erl_parse:parse_term/1 accepts for literals:
+// integers of any size and base (16#FF, $a), floats, atoms (quoted or not), strings (with
+// escapes, adjacent strings concatenated), binaries with segments (<<1,2:4,"x"/utf8>>),
+// tuples, proper and improper lists, maps and `fun M:F/A`.
+result<term, parse_error> parse_term(std::string_view text, const parse_options& opts = {});
+
+}  // namespace nodus
