@@ -85,7 +85,7 @@ public:
         while (!stack_.empty()) {
             frame& f = stack_.back();
             if (f.index < f.count) {
-                term* dst;
+                term* dst = nullptr;
                 std::uint32_t depth = f.depth;
                 switch (f.kind) {
                     case frame_kind::tuple:
@@ -547,13 +547,17 @@ result<term, error> decode(byte_span bytes, const decode_options& opts) {
         std::uint32_t size;
         if (!r.u32(size)) return unexpected(error{errc::truncated, bytes.size()});
         if (size > opts.limits.max_inflated) return unexpected(error{errc::too_large, 2});
+        byte_span z = r.rest();
+        // Deflate expands at most 1032-fold (a 258-byte match in 2 bits). A larger announced
+        // size can only fail to inflate; refusing it first keeps a ten-byte input from making
+        // us allocate up to max_inflated bytes.
+        if (size / 1032 > z.size()) return unexpected(error{errc::bad_compressed, 6});
         byte_storage* st = byte_storage::allocate(size);
         z_stream zs{};
         if (inflateInit(&zs) != Z_OK) {
             st->drop();
             return unexpected(error{errc::bad_compressed, 6});
         }
-        byte_span z = r.rest();
         zs.next_in = const_cast<Bytef*>(z.data());
         zs.avail_in = static_cast<uInt>(z.size());
         zs.next_out = st->mutable_data();

@@ -272,7 +272,9 @@ private:
             case term_type::pid: emit_pid(t.as_pid()); return;
             case term_type::port: {
                 port p = t.as_port();
-                bool v4 = p.id() > 0xFFFFFFFFu;
+                // As OTP 25: V4_PORT_EXT once the id no longer fits in 28 bits (the largest
+                // port number of the old 3-word format), not only above 32 bits.
+                bool v4 = p.id() > 0x0FFFFFFFu;
                 out_.u8(v4 ? v4_port_ext : new_port_ext);
                 emit_atom(p.node());
                 if (v4) out_.u64(p.id());
@@ -341,8 +343,10 @@ void encode(const term& t, byte_writer& out, const encode_options& opts) {
     std::vector<std::uint8_t> z(zlen);
     int level = opts.compression > 9 ? 9 : opts.compression;
     int rc = compress2(z.data(), &zlen, body.data(), static_cast<uLong>(body.size()), level);
-    // As OTP: keep the compressed form only when it is smaller than the plain one.
-    if (rc == Z_OK && zlen + 5 < body.size()) {
+    // As OTP: the compressed form is kept when it is not larger than the plain one, i.e. the
+    // zlib stream takes at most the plain body's size minus the 5 bytes of tag and size
+    // (erts gives zlib exactly that much room; a stream that fits is used, even at equal size).
+    if (rc == Z_OK && zlen + 5 <= body.size()) {
         out.u8(version_magic);
         out.u8(compressed);
         out.u32(static_cast<std::uint32_t>(body.size()));

@@ -1,5 +1,7 @@
 #include "nodus/term/term.hpp"
 
+#include "base/pool.hpp"
+
 #include <gmp.h>
 
 #include <algorithm>
@@ -35,8 +37,8 @@ std::string_view to_string(term_type t) noexcept {
 
 namespace detail {
 
-void* allocate_box(std::size_t bytes) { return ::operator new(bytes); }
-void free_box(void* p, std::size_t bytes) noexcept { ::operator delete(p, bytes); }
+void* allocate_box(std::size_t bytes) { return pool_alloc(bytes); }
+void free_box(void* p, std::size_t bytes) noexcept { pool_free(p, bytes); }
 
 namespace {
 

@@ -26,6 +26,9 @@ struct print_options {
     // first appearance in this process.
     atom local_node = atoms::nonode_nohost;
     std::function<std::uint32_t(atom node)> node_number{};
+    // print_style::p: which characters make a list or binary printable as text. false is
+    // Latin-1, erl's default; true is Unicode, as erl started with +pc unicode.
+    bool unicode_printable = false;
 };
 
 // Appends the text of t to out.
@@ -38,7 +41,7 @@ inline std::string format_p(const term& t) { return to_text(t, {print_style::p})
 void print_atom(std::string& out, atom a);
 // Erlang's shortest round-trip float text (io_lib:write of a float: 1.0, 0.1, 1.0e10, ...).
 void print_float(std::string& out, double d);
-// Decimal text of any integer term.
+// Text of any integer term in base 2..36 (integer_to_list/2: digits above 9 in upper case).
 std::string integer_to_string(const term& integer, unsigned base = 10);
 
 struct parse_error {
@@ -52,13 +55,18 @@ struct parse_error {
 struct parse_options {
     // Atoms in the text that do not exist yet are created unless this is false.
     bool allow_new_atoms = true;
+    // Deeper nesting of tuples, lists, maps, binaries and parentheses is an error. The parser
+    // keeps its own stack, so this only bounds memory for hostile input.
+    std::size_t max_depth = 1'000'000;
 };
 
 // Parses one term written in Erlang syntax, optionally followed by a '.', with surrounding
 // whitespace and % comments. Accepts everything erl_parse:parse_term/1 accepts for literals:
 // integers of any size and base (16#FF, $a), floats, atoms (quoted or not), strings (with
 // escapes, adjacent strings concatenated), binaries with segments (<<1,2:4,"x"/utf8>>),
-// tuples, proper and improper lists, maps and `fun M:F/A`.
+// tuples, proper and improper lists, maps and `fun M:F/A`. A binary literal may hold at most
+// max_binary_literal_bytes.
+inline constexpr std::size_t max_binary_literal_bytes = std::size_t{1} << 26;
 result<term, parse_error> parse_term(std::string_view text, const parse_options& opts = {});
 
 }  // namespace nodus

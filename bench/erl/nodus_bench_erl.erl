@@ -1,0 +1,273 @@
+%% The BEAM side of `bench/run`: the same work as the C++ driver (bench/*.cpp), timed here and
+%% printed as one JSON object per line on stdout, "system":"erlang" (docs: design/bench.md).
+%%
+%% The driver compiles this module into a temporary directory and runs
+%%     erl -noshell -pa DIR -run nodus_bench_erl main BENCH ARG...
+%% Lines that start with '{' are results; anything on stderr is passed through. The exit status is
+%% 0 on success and 1 on any error (the error is printed on stderr).
+%%
+%% Adding a benchmark: a clause of run/2 that does the work and calls emit/5 for each metric
+%% with exactly the params the C++ side reports for the same metric. Either print everything and
+%% return (erl_runner::run on the C++ side), or call serve/1 so that the driver can interleave the
+%% two sides' measurements (erl_session on the C++ side).
+-module(nodus_bench_erl).
+-export([main/1]).
+
+main([Bench | Args]) ->
+    Status =
+        try
+            run(Bench, Args),
+            0
+        catch
+            Class:Reason:Stack ->
+                io:format(standard_error, "nodus_bench_erl ~s: ~p:~p~n~p~n", [Bench, Class, Reason, Stack]),
+                1
+        end,
+    halt(Status);
+main([]) ->
+    io:format(standard_error, "usage: nodus_bench_erl main BENCH ARG...~n", []),
+    halt(1).
+
+%% ---- benchmarks -------------------------------------------------------------------------------
+
+%% etf DIR REPS: writes every mix to DIR (see etf_write/2) so that nodus decodes exactly these
+%% bytes, then serves "measure MIX encode|decode": times term_to_binary/1 or binary_to_term/1
+%% over that mix.
+run("etf", [Dir, Reps0]) ->
+    Reps = list_to_integer(Reps0),
+    Mixes = etf_mixes(),
+    ok = etf_write(Dir, Mixes),
+    serve(fun(["measure", Name, Op]) ->
+                  {Name, Rounds, Terms} = lists:keyfind(Name, 1, Mixes),
+                  etf_measure(Name, Rounds, Terms, list_to_existing_atom(Op), Reps)
+          end);
+run(Bench, Args) ->
+    error({unknown_benchmark, Bench, Args}).
+
+%% ---- etf --------------------------------------------------------------------------------------
+
+%% Each mix: {Name, Rounds, Terms}. One rep encodes (or decodes) every term of the mix, Rounds
+%% times over; each term is one call of term_to_binary/1 (binary_to_term/1).
+etf_mixes() ->
+    [{"small_tuples", 20, small_tuples(10000)},
+     {"mixed_1k", 20, mixed_1k(1000)},
+     {"binary_1m", 200, binary_1m(4)},
+     {"deep_lists", 100, deep_lists()},
+     {"maps", 200, maps()}].
+
+%% DIR/manifest: one line per mix, "NAME ROUNDS TERMS BYTES".
+%% DIR/NAME.bin: for each term, <<Length:32/big, (term_to_binary(Term))/binary>>.
+etf_write(Dir, Mixes) ->
+    Manifest =
+        [begin
+             Bins = [term_to_binary(T) || T <- Terms],
+             Data = [[<<(byte_size(B)):32>>, B] || B <- Bins],
+             ok = file:write_file(filename:join(Dir, Name ++ ".bin"), Data),
+             io_lib:format("~s ~b ~b ~b~n", [Name, Rounds, length(Bins), iolist_size(Bins)])
+         end
+         || {Name, Rounds, Terms} <- Mixes],
+    file:write_file(filename:join(Dir, "manifest"), Manifest).
+
+etf_measure(Name, Rounds, Terms, Op, Reps) ->
+    N = length(Terms),
+    Params = [{mix, Name}, {reps, Reps}, {rounds, Rounds}, {terms, N}],
+    Metric = fun(M) -> atom_to_list(Op) ++ M end,
+    {Secs, Bytes} =
+        case Op of
+            encode ->
+                %% The result is used (its size is summed) so that no call can be optimised away.
+                median_time(fun() -> enc_rounds(Rounds, Terms, 0) end, Reps);
+            decode ->
+                %% Each decoded term is dropped at once; the collector reclaims it as it would in
+                %% a receiving process.
+                Bins = [term_to_binary(T) || T <- Terms],
+                {S, Calls} = median_time(fun() -> dec_rounds(Rounds, Bins, 0) end, Reps),
+                Calls = N * Rounds,
+                {S, iolist_size(Bins) * Rounds}
+        end,
+    emit("etf", Metric("_mb_per_s"), Bytes / Secs / 1.0e6, "MB/s", Params),
+    emit("etf", Metric("_terms_per_s"), N * Rounds / Secs, "terms/s", Params).
+
+enc_rounds(0, _Terms, Acc) -> Acc;
+enc_rounds(R, Terms, Acc) -> enc_rounds(R - 1, Terms, enc_list(Terms, Acc)).
+
+enc_list([T | Ts], Acc) -> enc_list(Ts, Acc + byte_size(term_to_binary(T)));
+enc_list([], Acc) -> Acc.
+
+dec_rounds(0, _Bins, Acc) -> Acc;
+dec_rounds(R, Bins, Acc) -> dec_rounds(R - 1, Bins, dec_list(Bins, Acc)).
+
+dec_list([B | Bs], Acc) ->
+    _ = binary_to_term(B),
+    dec_list(Bs, Acc + 1);
+dec_list([], Acc) ->
+    Acc.
+
+%% Control messages of the distribution protocol and a gen_server call, with local and remote
+%% pids and references.
+small_tuples(N) ->
+    seed(),
+    Pids = list_to_tuple(pids()),
+    Refs = list_to_tuple(refs()),
+    P = fun() -> element(rand:uniform(tuple_size(Pids)), Pids) end,
+    R = fun() -> element(rand:uniform(tuple_size(Refs)), Refs) end,
+    Shapes =
+        {fun() -> {6, P(), '', net_kernel} end,                              % REG_SEND
+         fun() -> {22, P(), P()} end,
+         fun() -> {'$gen_call', {P(), R()}, {is_auth, 'a@host'}} end,
+         fun() -> {2, '', P()} end,                                          % SEND
+         fun() -> {19, P(), P(), R()} end,                                   % MONITOR_P
+         fun() -> {1, P(), P()} end,                                         % LINK
+         fun() -> {8, P(), P(), R(), normal} end},                           % EXIT2-like
+    [(element(I rem tuple_size(Shapes) + 1, Shapes))() || I <- lists:seq(0, N - 1)].
+
+%% Four local pids (nonode@nohost) and four remote ones, built from their external form.
+pids() ->
+    Local = [self() | [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 3)]],
+    Remote = [ext_pid(Node, Id, 0, 3) || {Node, Id} <- [{'a@host', 81}, {'a@host', 4711},
+                                                        {'b@example.org', 77}, {'b@example.org', 90210}]],
+    Local ++ Remote.
+
+refs() ->
+    [make_ref(), make_ref(), ext_ref('a@host', 3, [1, 2, 3]), ext_ref('b@example.org', 3, [9, 8, 7])].
+
+ext_pid(Node, Id, Serial, Creation) ->
+    N = atom_to_binary(Node),
+    binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, Id:32, Serial:32, Creation:32>>).
+
+ext_ref(Node, Creation, Words) ->
+    N = atom_to_binary(Node),
+    Ws = <<<<W:32>> || W <- Words>>,
+    binary_to_term(<<131, 90, (length(Words)):16, 119, (byte_size(N)), N/binary, Creation:32, Ws/binary>>).
+
+%% Terms of about 1 KB: {item, I, Fields} with random fields until the encoding reaches 1 KB.
+mixed_1k(N) ->
+    seed(),
+    [mixed_term(I) || I <- lists:seq(1, N)].
+
+mixed_term(I) -> mixed_term(I, []).
+
+mixed_term(I, Fields) ->
+    T = {item, I, Fields},
+    case byte_size(term_to_binary(T)) >= 1000 of
+        true -> T;
+        false -> mixed_term(I, [field() | Fields])
+    end.
+
+field() ->
+    case rand:uniform(10) of
+        1 -> rand:uniform(256) - 1;                                         % SMALL_INTEGER_EXT
+        2 -> rand:uniform(2000000) - 1000000;                               % INTEGER_EXT
+        3 -> (1 bsl 62) + rand:uniform(1 bsl 40);                           % SMALL_BIG_EXT (64-bit)
+        4 -> -(1 bsl 100) - rand:uniform(1 bsl 60);                         % SMALL_BIG_EXT (> 64-bit)
+        5 -> rand:uniform() * 1.0e6;                                        % NEW_FLOAT_EXT
+        6 -> some_atom();
+        7 -> rand:bytes(8 + rand:uniform(32));                              % short binary
+        8 -> [$a + rand:uniform(26) - 1 || _ <- lists:seq(1, 5 + rand:uniform(15))];  % STRING_EXT
+        9 -> {some_atom(), rand:uniform(1000), some_atom()};
+        10 -> #{id => rand:uniform(100000), name => rand:bytes(12), kind => some_atom(), score => rand:uniform()}
+    end.
+
+some_atom() ->
+    element(rand:uniform(12), {ok, error, undefined, true, false, user, session, timeout, normal,
+                               'Elixir.MyApp.Worker', request_id, nodus}).
+
+%% 1 MiB binaries of random bytes.
+binary_1m(N) ->
+    seed(),
+    [rand:bytes(1 bsl 20) || _ <- lists:seq(1, N)].
+
+%% Nested lists of integers 3 and 4 levels deep, long flat lists, and lists of byte strings
+%% (which term_to_binary/1 writes as STRING_EXT).
+deep_lists() ->
+    seed(),
+    Int = fun() -> rand:uniform(1000000) end,
+    Nested3 = [[[[Int() || _ <- lists:seq(1, 10)] || _ <- lists:seq(1, 10)] || _ <- lists:seq(1, 10)]
+               || _ <- lists:seq(1, 20)],
+    Nested4 = [[[[[Int() || _ <- lists:seq(1, 6)] || _ <- lists:seq(1, 6)] || _ <- lists:seq(1, 6)]
+                || _ <- lists:seq(1, 6)] || _ <- lists:seq(1, 20)],
+    Flat = [[Int() || _ <- lists:seq(1, 10000)] || _ <- lists:seq(1, 4)],
+    Strings = [[[$a + rand:uniform(26) - 1 || _ <- lists:seq(1, 50)] || _ <- lists:seq(1, 100)]
+               || _ <- lists:seq(1, 4)],
+    Nested3 ++ Nested4 ++ Flat ++ Strings.
+
+%% Maps of 10 and 100 entries keyed by atoms, binaries or integers (a third each).
+maps() ->
+    seed(),
+    [random_map(10, I rem 3) || I <- lists:seq(1, 300)] ++ [random_map(100, I rem 3) || I <- lists:seq(1, 30)].
+
+random_map(N, KeyKind) ->
+    maps:from_list([{map_key(KeyKind, K), map_value()} || K <- lists:seq(1, N)]).
+
+map_key(0, K) -> list_to_atom("key_" ++ integer_to_list(K));
+map_key(1, K) -> <<"field_", (integer_to_binary(K))/binary>>;
+map_key(2, K) -> K * 7919.
+
+map_value() ->
+    case rand:uniform(4) of
+        1 -> rand:uniform(1000000);
+        2 -> rand:bytes(rand:uniform(24));
+        3 -> some_atom();
+        4 -> rand:uniform()
+    end.
+
+%% ---- helpers ----------------------------------------------------------------------------------
+
+seed() -> rand:seed(exsss, {20240601, 17, 4711}).
+
+%% Prints "ready", then for each line on stdin: "quit" (or end of input) returns; anything else
+%% is split into words, passed to Handle, and followed by "done".
+serve(Handle) ->
+    io:format("ready~n"),
+    serve_loop(Handle).
+
+serve_loop(Handle) ->
+    case io:get_line("") of
+        eof ->
+            ok;
+        {error, Reason} ->
+            error({stdin, Reason});
+        Line ->
+            case string:lexemes(string:trim(Line), " ") of
+                ["quit"] ->
+                    ok;
+                Command ->
+                    Handle(Command),
+                    io:format("done~n"),
+                    serve_loop(Handle)
+            end
+    end.
+
+%% Runs F once to warm up, then Reps times; returns the median wall time in seconds and F's
+%% result. The collector runs between reps (not timed) so every rep starts from the same heap.
+median_time(F, Reps) ->
+    _ = F(),
+    Runs =
+        [begin
+             erlang:garbage_collect(),
+             T0 = erlang:monotonic_time(nanosecond),
+             Res = F(),
+             T1 = erlang:monotonic_time(nanosecond),
+             {(T1 - T0) / 1.0e9, Res}
+         end
+         || _ <- lists:seq(1, Reps)],
+    lists:nth((Reps + 1) div 2, lists:sort(Runs)).
+
+%% One result line: {"system":"erlang","bench":B,"metric":M,"value":V,"unit":U,"params":{...}}.
+emit(Bench, Metric, Value, Unit, Params) ->
+    Ps = lists:join(",", [[json_string(atom_to_list(K)), $:, json_value(V)] || {K, V} <- Params]),
+    io:format("{\"system\":\"erlang\",\"bench\":~s,\"metric\":~s,\"value\":~s,\"unit\":~s,\"params\":{~s}}~n",
+              [json_string(Bench), json_string(Metric), json_value(Value), json_string(Unit), Ps]).
+
+json_value(V) when is_integer(V) -> integer_to_list(V);
+json_value(V) when is_float(V) -> float_to_list(V, [{decimals, 6}, compact]);
+json_value(V) when is_atom(V) -> json_string(atom_to_list(V));
+json_value(V) when is_list(V); is_binary(V) -> json_string(V).
+
+json_string(S) ->
+    [$", [json_char(C) || C <- unicode:characters_to_list(S)], $"].
+
+json_char($") -> "\\\"";
+json_char($\\) -> "\\\\";
+json_char(C) when C < 32 -> io_lib:format("\\u~4.16.0b", [C]);
+json_char(C) -> C.

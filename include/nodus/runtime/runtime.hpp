@@ -1,0 +1,130 @@
+// runtime: lightweight processes on a multi-threaded scheduler, with Erlang's semantics.
+//
+//     nodus::runtime rt;                         // one worker thread per core
+//     pid echo = rt.spawn(echo_server);          // task<> echo_server()
+//     nodus::scoped_process me(rt);              // this thread as a process
+//     me.send(echo, tuple(me.self(), "hi"_a));
+//     auto reply = me.receive(std::chrono::seconds(1));
+//
+// Deterministic mode (runtime_options::deterministic) runs everything on the caller's thread
+// with a virtual clock: run() executes until nothing is runnable, advancing time to the next
+// timer instead of waiting, so tests of timeouts take no real time. With a non-zero seed the
+// order in which runnable processes run is shuffled reproducibly.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "nodus/runtime/process.hpp"
+#include "nodus/runtime/signal.hpp"
+
+namespace nodus {
+
+struct runtime_options {
+    unsigned threads = 0;  // 0: one per hardware thread
+    bool deterministic = false;
+    std::uint64_t seed = 0;
+    std::size_t max_processes = std::size_t{1} << 22;
+    atom node = atoms::nonode_nohost;
+    std::uint32_t creation = 0;
+    std::uint32_t reductions_per_slice = 4000;
+};
+
+class runtime {
+public:
+    explicit runtime(runtime_options opts = {});
+    ~runtime();  // kills every process (reason `shutdown`... untrappable) and stops the workers
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+
+    template <class F>
+    pid spawn(F&& body) {
+        return detail::spawn_process(impl_.get(), detail::make_spawn_request(std::forward<F>(body))).first;
+    }
+    template <class F, class A0, class... A>
+    pid spawn(F&& fn, A0&& a0, A&&... args) {
+        return spawn(
+            [fn = std::forward<F>(fn), tup = std::make_tuple(std::forward<A0>(a0), std::forward<A>(args)...)]() {
+                return std::apply(fn, tup);
+            });
+    }
+
+    // Sends from outside any process (to a pid, a registered name or {Name, Node}).
+    void send(const term& to, term message);
+    // exit/2 from outside any process.
+    void exit(const pid& target, term reason);
+
+    std::optional<pid> whereis(atom name) const;
+    std::vector<atom> registered() const;
+    bool is_process_alive(const pid& p) const;
+    std::size_t process_count() const noexcept;
+
+    atom node() const noexcept;
+    std::uint32_t creation() const noexcept;
+    std::chrono::nanoseconds now() const noexcept;
+    reference make_ref();
+
+    // Deterministic mode: run until no process is runnable and no timer is pending (or until
+    // `limit` of virtual time has passed). Returns the number of process runs performed.
+    std::size_t run(std::chrono::nanoseconds limit = std::chrono::nanoseconds::max());
+    // Threaded mode: blocks until every process has exited.
+    void wait_idle();
+
+    // ---- for the distribution layer ----
+    void set_remote_router(remote_router* r) noexcept;
+    // Delivers a signal that arrived from another node to a local process or name.
+    void deliver(remote_signal&& s);
+    // Node name and creation change when the node becomes distributed (net_kernel:start).
+    void set_node(atom node, std::uint32_t creation);
+
+    detail::runtime_impl* impl() const noexcept { return impl_.get(); }
+
+private:
+    std::unique_ptr<detail::runtime_impl> impl_;
+};
+
+// An ordinary thread taking part as a process: it has a pid and a mailbox, can be linked
+// and monitored, and its receive blocks the thread. It exits with reason `normal` when
+// destroyed. Exit signals it receives while not trapping exits mark it dead (alive() turns
+// false; its links and monitors fire) but cannot stop the thread.
+class scoped_process {
+public:
+    explicit scoped_process(runtime& rt);
+    ~scoped_process();
+    scoped_process(const scoped_process&) = delete;
+    scoped_process& operator=(const scoped_process&) = delete;
+
+    pid self() const;
+    bool alive() const;
+    void send(const term& to, term message);
+
+    // Any message (nullopt on timeout).
+    std::optional<term> receive(std::chrono::nanoseconds timeout = infinity);
+    // The first message matching pred, in arrival order.
+    std::optional<term> receive_if(const std::function<bool(const term&)>& pred,
+                                   std::chrono::nanoseconds timeout = infinity);
+    template <class P>
+    std::optional<term> receive_match(P&& pattern, std::chrono::nanoseconds timeout = infinity) {
+        return receive_if([&](const term& t) { return pat::detail::match_one(t, pattern); }, timeout);
+    }
+    std::vector<term> flush();
+
+    void link(const pid& other);
+    void unlink(const pid& other);
+    bool trap_exit(bool on);
+    reference monitor(const term& target);
+    bool demonitor(const reference& ref, bool flush = false);
+    bool register_name(atom name);
+
+    detail::process* raw() const noexcept { return proc_; }
+
+private:
+    runtime& rt_;
+    detail::process* proc_;
+};
+
+}  // namespace nodus
