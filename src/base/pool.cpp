@@ -59,7 +59,8 @@ std::atomic<std::size_t> reserved{0};
 // Two arenas that never share memory: general objects, and type-stable blocks (process
 // control blocks), which must only ever be reused for objects of the same type.
 constexpr std::size_t arena_count = 2;
-constexpr std::size_t general = 0, stable = 1;
+[[maybe_unused]] constexpr std::size_t general = 0;  // unused under ASan (pooling bypassed)
+constexpr std::size_t stable = 1;
 
 std::array<depot, class_count>& depots(std::size_t arena) {
     static auto* d = new std::array<std::array<depot, class_count>, arena_count>();  // never destroyed

@@ -214,13 +214,13 @@ private:
         return bytes && t->is_nil() && len <= 0xFFFF;
     }
 
-    void emit_pid(const pid& p) {
+    void emit_pid(const term& p) {
         out_.u8(new_pid_ext);
-        emit_atom(p.node());
+        emit_atom(p.pid_node());
         std::uint8_t* q = out_.need(12);
-        byte_writer::put32(q, p.id());
-        byte_writer::put32(q + 4, p.serial());
-        byte_writer::put32(q + 8, p.creation());
+        byte_writer::put32(q, p.pid_id());
+        byte_writer::put32(q + 4, p.pid_serial());
+        byte_writer::put32(q + 8, p.pid_creation());
     }
 
     void emit(const term& t) {
@@ -269,7 +269,7 @@ private:
                 out_.bytes(b.data(), b.size());
                 return;
             }
-            case term_type::pid: emit_pid(t.as_pid()); return;
+            case term_type::pid: emit_pid(t); return;
             case term_type::port: {
                 port p = t.as_port();
                 // As OTP 25: V4_PORT_EXT once the id no longer fits in 28 bits (the largest
@@ -311,7 +311,7 @@ private:
                 emit_atom(f->module.as_atom());
                 emit_integer(f->old_index);
                 emit_integer(f->old_uniq);
-                emit_pid(f->pid.as_pid());
+                emit_pid(f->pid);
                 stack_.push_back({frame_kind::fun, detail::trailing<term>(f), 0, f->aux(), size_at});
                 return;
             }

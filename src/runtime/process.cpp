@@ -167,9 +167,11 @@ const term& self_term() { return me().self; }
 
 namespace {
 
+const term no_sender;
+
 void send_from(process* p, runtime_impl* rt, const term& to, term message) {
     if (to.is_atom() && !rt->whereis(to.as_atom())) throw error_exception(term(atoms::badarg));
-    rt->send_signal(to, sig::message, p ? p->self : term(), std::move(message));
+    rt->send_signal(to, sig::message, p ? p->self : no_sender, std::move(message));
 }
 
 void link_from(process& p, const pid& other) {
@@ -451,6 +453,7 @@ void runtime::wait_idle() { impl_->wait_idle(); }
 void runtime::set_remote_router(remote_router* r) noexcept { impl_->router = r; }
 void runtime::deliver(remote_signal&& s) { impl_->deliver(std::move(s)); }
 void runtime::set_node(atom node, std::uint32_t creation) {
+    impl_->node_slot.store(local_node_slot(node, creation));
     impl_->node_index.store(node.index());
     impl_->creation.store(creation);
 }

@@ -159,6 +159,8 @@ public:
     }
     // Owner only: takes every pending signal, oldest first.
     signal_node* take_all() noexcept {
+        // A plain load first: most calls find the inbox empty, and an exchange is a locked op.
+        if (inbox.load(std::memory_order_relaxed) == nullptr) return nullptr;
         signal_node* h = inbox.exchange(nullptr, std::memory_order_acq_rel);
         if (h == inbox_waiting || h == inbox_closed) return nullptr;
         signal_node* rev = nullptr;

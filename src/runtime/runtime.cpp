@@ -114,6 +114,7 @@ void timer_heap::sift_down(std::size_t i) noexcept {
 runtime_impl::runtime_impl(const runtime_options& o) : opts(o) {
     node_index.store(o.node.index());
     creation.store(o.creation);
+    node_slot.store(local_node_slot(o.node, o.creation));  // our pids become immediate words
     deterministic = o.deterministic;
     capacity_ = o.max_processes;
     // calloc: untouched pages of a large zeroed block cost nothing until used.
@@ -173,20 +174,19 @@ void runtime_impl::shutdown() {
 // Process table
 
 bool runtime_impl::is_local(const term& t) const noexcept {
-    if (!t.is_pid()) return false;
-    pid p = t.as_pid();
-    return p.node().index() == node_index.load(std::memory_order_relaxed) &&
-           p.creation() == creation.load(std::memory_order_relaxed);
+    int word_slot = t.local_pid_slot();
+    if (word_slot >= 0) return word_slot == node_slot.load(std::memory_order_relaxed);
+    return t.is_pid() && t.pid_node().index() == node_index.load(std::memory_order_relaxed) &&
+           t.pid_creation() == creation.load(std::memory_order_relaxed);
 }
 
 process* runtime_impl::lookup(const term& t) const noexcept {
     if (!is_local(t)) return nullptr;
-    pid pd = t.as_pid();
-    std::uint32_t id = pd.id();
+    std::uint32_t id = t.pid_id();
     if (id >= capacity_) return nullptr;
     process* p = table_[id].p.load(std::memory_order_acquire);
     if (!p || !p->try_retain()) return nullptr;
-    if (p->id != id || p->serial != pd.serial() || p->rt != this) {
+    if (p->id != id || p->serial != t.pid_serial() || p->rt != this) {
         p->release();
         return nullptr;
     }
@@ -272,6 +272,10 @@ void runtime_impl::make_runnable(process* p) {
     }
     worker* w = tls_worker;
     if (w && w->rt == this) {
+        // Fairness matters only towards processes waiting in this worker's queue: with an
+        // empty queue the chain goes on (and stays off the queue, where it could be stolen).
+        if (w->chain_budget <= 0 && w->qlen.load(std::memory_order_relaxed) == 0)
+            w->chain_budget = opts.reductions_per_slice;
         if (w->chain_budget > 0 && !(deterministic && opts.seed)) {
             process* old = w->next;
             w->next = p;
@@ -585,7 +589,7 @@ void runtime_impl::send_signal(const term& to, sig kind, const term& from, term 
     if (to.is_pid()) {
         if (!is_local(to)) {
             if (kind == sig::wakeup || kind == sig::info || kind == sig::kill_now) return;
-            remote_signal s{to_remote_kind(kind), from, to, to.as_pid().node(), std::move(payload), std::move(ref), id};
+            remote_signal s{to_remote_kind(kind), from, to, to.pid_node(), std::move(payload), std::move(ref), id};
             if (name && kind == sig::monitor) s.to = term(*name);
             route_remote(std::move(s));
             return;
@@ -724,105 +728,105 @@ void runtime_impl::handle_signals(process* p) {
             // Already exiting: the rest is answered as if we were gone.
             if (n->kind != sig::message) answer_dead(p->self, static_cast<control_node*>(n), false);
             free_node(n);
-            n = next;
-            continue;
-        }
-        if (n->kind == sig::message) {
+        } else if (n->kind == sig::message) {
             p->append_message(n);
-            n = next;
-            continue;
+        } else {
+            handle_control(p, static_cast<control_node*>(n));
+            free_node(n);
         }
-        auto* c = static_cast<control_node*>(n);
-        switch (c->kind) {
-            case sig::link: {
-                auto& links = p->relations_().links;
-                auto it = std::find_if(links.begin(), links.end(), [&](const link_rel& l) { return l.other == c->from; });
-                if (it == links.end()) links.push_back({c->from, true, 0});
-                break;
-            }
-            case sig::unlink: {
-                if (p->rel) {
-                    auto& links = p->rel->links;
-                    auto it = std::find_if(links.begin(), links.end(),
-                                           [&](const link_rel& l) { return l.other == c->from; });
-                    if (it != links.end() && it->active) links.erase(it);
-                }
-                send_signal(c->from, sig::unlink_ack, p->self, term(), term(), c->id);
-                break;
-            }
-            case sig::unlink_ack: {
-                if (p->rel) {
-                    auto& links = p->rel->links;
-                    auto it = std::find_if(links.begin(), links.end(),
-                                           [&](const link_rel& l) { return l.other == c->from; });
-                    if (it != links.end() && !it->active && it->unlink_id == c->id) links.erase(it);
-                }
-                break;
-            }
-            case sig::exit_linked: {
-                bool active = false;
-                if (p->rel) {
-                    auto& links = p->rel->links;
-                    auto it = std::find_if(links.begin(), links.end(),
-                                           [&](const link_rel& l) { return l.other == c->from; });
-                    if (it != links.end()) {
-                        active = it->active;
-                        links.erase(it);
-                    }
-                }
-                if (active) apply_exit(p, c->from, std::move(c->payload), true);
-                break;
-            }
-            case sig::exit2: apply_exit(p, c->from, std::move(c->payload), false); break;
-            case sig::monitor: p->relations_().in.push_back({c->ref, c->from, c->name, c->has_name}); break;
-            case sig::demonitor:
-                if (p->rel) {
-                    auto& in = p->rel->in;
-                    auto it = std::find_if(in.begin(), in.end(), [&](const monitor_in& m) { return m.ref == c->ref; });
-                    if (it != in.end()) in.erase(it);
-                }
-                break;
-            case sig::monitor_exit:
-                if (p->rel) {
-                    auto& out = p->rel->out;
-                    auto it =
-                        std::find_if(out.begin(), out.end(), [&](const monitor_out& m) { return m.ref == c->ref; });
-                    if (it != out.end()) {
-                        term obj = std::move(it->object);
-                        out.erase(it);
-                        p->append_message(new_message_node(
-                            tuple(atoms::DOWN, std::move(c->ref), atoms::process, std::move(obj), std::move(c->payload))));
-                    }
-                }
-                break;
-            case sig::group_leader: p->group_leader = c->from; break;
-            case sig::wakeup: break;
-            case sig::kill_now: die(p, std::move(c->payload)); break;
-            case sig::info: {
-                std::vector<term> links, monitors, monitored_by;
-                if (p->rel) {
-                    for (auto& l : p->rel->links)
-                        if (l.active) links.push_back(l.other);
-                    for (auto& m : p->rel->out) monitors.push_back(tuple(atoms::process, m.object));
-                    for (auto& m : p->rel->in) monitored_by.push_back(m.watcher);
-                }
-                term name;
-                {
-                    std::shared_lock l(reg_mutex_);
-                    if (p->name_plus1) name = term(atom::from_index(p->name_plus1 - 1));
-                }
-                std::uint8_t st = p->status.load(std::memory_order_relaxed);
-                term info = tuple(name, static_cast<long long>(p->mb_len), make_list(std::move(links)),
-                                  make_list(std::move(monitors)), make_list(std::move(monitored_by)),
-                                  static_cast<long long>(st), static_cast<unsigned long long>(p->reductions),
-                                  p->trap_exit, p->group_leader);
-                send_signal(c->from, sig::message, p->self, tuple(c->ref, std::move(info)));
-                break;
-            }
-            case sig::message: break;
-        }
-        free_node(c);
         n = next;
+    }
+}
+
+// Everything but messages: kept out of line so that the message path stays small.
+__attribute__((noinline)) void runtime_impl::handle_control(process* p, control_node* c) {
+    switch (c->kind) {
+        case sig::link: {
+            auto& links = p->relations_().links;
+            auto it = std::find_if(links.begin(), links.end(), [&](const link_rel& l) { return l.other == c->from; });
+            if (it == links.end()) links.push_back({c->from, true, 0});
+            break;
+        }
+        case sig::unlink: {
+            if (p->rel) {
+                auto& links = p->rel->links;
+                auto it = std::find_if(links.begin(), links.end(),
+                                       [&](const link_rel& l) { return l.other == c->from; });
+                if (it != links.end() && it->active) links.erase(it);
+            }
+            send_signal(c->from, sig::unlink_ack, p->self, term(), term(), c->id);
+            break;
+        }
+        case sig::unlink_ack: {
+            if (p->rel) {
+                auto& links = p->rel->links;
+                auto it = std::find_if(links.begin(), links.end(),
+                                       [&](const link_rel& l) { return l.other == c->from; });
+                if (it != links.end() && !it->active && it->unlink_id == c->id) links.erase(it);
+            }
+            break;
+        }
+        case sig::exit_linked: {
+            bool active = false;
+            if (p->rel) {
+                auto& links = p->rel->links;
+                auto it = std::find_if(links.begin(), links.end(),
+                                       [&](const link_rel& l) { return l.other == c->from; });
+                if (it != links.end()) {
+                    active = it->active;
+                    links.erase(it);
+                }
+            }
+            if (active) apply_exit(p, c->from, std::move(c->payload), true);
+            break;
+        }
+        case sig::exit2: apply_exit(p, c->from, std::move(c->payload), false); break;
+        case sig::monitor: p->relations_().in.push_back({c->ref, c->from, c->name, c->has_name}); break;
+        case sig::demonitor:
+            if (p->rel) {
+                auto& in = p->rel->in;
+                auto it = std::find_if(in.begin(), in.end(), [&](const monitor_in& m) { return m.ref == c->ref; });
+                if (it != in.end()) in.erase(it);
+            }
+            break;
+        case sig::monitor_exit:
+            if (p->rel) {
+                auto& out = p->rel->out;
+                auto it =
+                    std::find_if(out.begin(), out.end(), [&](const monitor_out& m) { return m.ref == c->ref; });
+                if (it != out.end()) {
+                    term obj = std::move(it->object);
+                    out.erase(it);
+                    p->append_message(new_message_node(
+                        tuple(atoms::DOWN, std::move(c->ref), atoms::process, std::move(obj), std::move(c->payload))));
+                }
+            }
+            break;
+        case sig::group_leader: p->group_leader = c->from; break;
+        case sig::wakeup: break;
+        case sig::kill_now: die(p, std::move(c->payload)); break;
+        case sig::info: {
+            std::vector<term> links, monitors, monitored_by;
+            if (p->rel) {
+                for (auto& l : p->rel->links)
+                    if (l.active) links.push_back(l.other);
+                for (auto& m : p->rel->out) monitors.push_back(tuple(atoms::process, m.object));
+                for (auto& m : p->rel->in) monitored_by.push_back(m.watcher);
+            }
+            term name;
+            {
+                std::shared_lock l(reg_mutex_);
+                if (p->name_plus1) name = term(atom::from_index(p->name_plus1 - 1));
+            }
+            std::uint8_t st = p->status.load(std::memory_order_relaxed);
+            term info = tuple(name, static_cast<long long>(p->mb_len), make_list(std::move(links)),
+                              make_list(std::move(monitors)), make_list(std::move(monitored_by)),
+                              static_cast<long long>(st), static_cast<unsigned long long>(p->reductions),
+                              p->trap_exit, p->group_leader);
+            send_signal(c->from, sig::message, p->self, tuple(c->ref, std::move(info)));
+            break;
+        }
+        case sig::message: break;
     }
 }
 

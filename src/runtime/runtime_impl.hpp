@@ -129,6 +129,7 @@ public:
 
     // ---- per-process work (owner context) ----
     void handle_signals(process* p);
+    void handle_control(process* p, control_node* c);
     void apply_exit(process* p, const term& from, term reason, bool linked);
     void finalize(process* p);
     void die(process* p, term reason) {
@@ -157,6 +158,7 @@ public:
     reference make_ref();
 
     runtime_options opts;
+    std::atomic<int> node_slot{-1};         // local node slot of (node, creation): our pid words
     std::atomic<std::uint32_t> node_index;  // atom index of the node name
     std::atomic<std::uint32_t> creation;
     remote_router* router = nullptr;

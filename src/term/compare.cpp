@@ -100,9 +100,8 @@ int cmp_numbers(const term& a, const term& b, bool exact) noexcept {
     bool fa = a.is_float(), fb = b.is_float();
     if (!fa && !fb) return cmp_integers(a, b);
     if (fa && fb) return cmp3(a.float_value(), b.float_value());
-    int c = fa ? -cmp_int_double(b, a.float_value()) : cmp_int_double(a, b.float_value());
-    if (c == 0 && exact) return fa ? 1 : -1;  // integers before floats of equal value
-    return c;
+    if (exact) return fa ? 1 : -1;  // map key order: every integer before every float (OTP)
+    return fa ? -cmp_int_double(b, a.float_value()) : cmp_int_double(a, b.float_value());
 }
 
 std::span<const std::uint32_t> normalized_words(const reference& r) noexcept {
@@ -278,7 +277,11 @@ bool equal(const term& a, const term& b) noexcept { return a.raw() == b.raw() ||
 
 bool operator==(const term& a, const term& b) noexcept {
     if (a.raw() == b.raw()) return true;
-    if (!a.is_boxed() || !b.is_boxed()) return false;  // distinct immediates, or immediate vs box
+    if (!a.is_boxed() || !b.is_boxed()) {
+        // Distinct immediates differ, and an immediate never equals a box, except a pid in
+        // its two forms (immediate local pid, boxed pid).
+        if (!(a.is_pid() && b.is_pid())) return false;
+    }
     return compare_terms(a, b, true) == 0;
 }
 

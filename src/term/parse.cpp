@@ -34,7 +34,9 @@ struct position {
     std::size_t offset = 0, line = 1, column = 1;
 };
 
-position where(const token& t) noexcept { return {t.offset, t.line, t.column}; }
+position where(const token& t) noexcept {
+    return {t.offset, t.line, t.column};
+}
 
 [[noreturn]] void fail(position p, std::string message) {
     throw failure{parse_error{p.offset, p.line, p.column, std::move(message)}};
@@ -42,12 +44,25 @@ position where(const token& t) noexcept { return {t.offset, t.line, t.column}; }
 
 std::string describe(const token& t) {
     switch (t.kind) {
-        case token_kind::end: return "end of input";
-        case token_kind::dot: return "'.'";
-        case token_kind::string: return "string";
-        case token_kind::var: return "variable " + std::string(t.text);
-        default: return "'" + std::string(t.text) + "'";
+        case token_kind::end:
+            return "end of input";
+        case token_kind::dot:
+            return "'.'";
+        case token_kind::string:
+            return "string";
+        case token_kind::var:
+            return "variable " + std::string(t.text);
+        case token_kind::atom:
+            return "atom " + std::string(t.text);
+        case token_kind::integer:
+        case token_kind::float_:
+        case token_kind::char_:
+            return "number " + std::string(t.text);
+        case token_kind::keyword:
+        case token_kind::punct:
+            break;
     }
+    return "'" + std::string(t.text) + "'";
 }
 
 [[noreturn]] void fail_unexpected(const token& t, std::string_view expected = {}) {
@@ -71,7 +86,7 @@ term negate(const term& v) {
 constexpr std::size_t max_bits = max_binary_literal_bytes * 8;
 
 class bit_builder {
-public:
+  public:
     std::size_t bits() const noexcept { return bits_; }
 
     // The low n bits of v, most significant first (n <= 64).
@@ -94,14 +109,16 @@ public:
             bytes_.insert(bytes_.end(), data, data + whole);
             bits_ += whole * 8;
         } else {
-            for (std::size_t i = 0; i < whole; ++i) put_bits(data[i], 8);
+            for (std::size_t i = 0; i < whole; ++i)
+                put_bits(data[i], 8);
         }
-        if (unsigned rem = static_cast<unsigned>(nbits % 8)) put_bits(static_cast<unsigned>(data[whole]) >> (8 - rem), rem);
+        if (unsigned rem = static_cast<unsigned>(nbits % 8))
+            put_bits(static_cast<unsigned>(data[whole]) >> (8 - rem), rem);
     }
 
     term finish() const { return bitstring(byte_span(bytes_.data(), bytes_.size()), bits_); }
 
-private:
+  private:
     std::vector<std::uint8_t> bytes_;
     std::size_t bits_ = 0;
 };
@@ -122,7 +139,9 @@ struct segment {
     seg_endian endian = seg_endian::none;
 };
 
-[[noreturn]] void bad_segment(const segment& s, const std::string& why) { fail(s.at, "bad binary segment: " + why); }
+[[noreturn]] void bad_segment(const segment& s, const std::string& why) {
+    fail(s.at, "bad binary segment: " + why);
+}
 
 bool little_endian(seg_endian e) noexcept {
     return e == seg_endian::little || (e == seg_endian::native && std::endian::native == std::endian::little);
@@ -137,7 +156,8 @@ void put_integer_bits(bit_builder& out, const term& v, std::size_t nbits, bool l
             return;
         }
         std::size_t whole = nbits / 8;
-        for (std::size_t i = 0; i < whole; ++i) out.put_bits((u >> (8 * i)) & 0xFF, 8);
+        for (std::size_t i = 0; i < whole; ++i)
+            out.put_bits((u >> (8 * i)) & 0xFF, 8);
         if (unsigned rem = static_cast<unsigned>(nbits % 8)) out.put_bits(u >> (8 * whole), rem);
         return;
     }
@@ -170,7 +190,8 @@ void put_integer_bits(bit_builder& out, const term& v, std::size_t nbits, bool l
         std::size_t count = 0;
         std::vector<std::uint8_t> tmp((mpz_sizeinbase(z, 2) + 7) / 8 + 1, 0);
         if (mpz_sgn(z) != 0) mpz_export(tmp.data(), &count, -1, 1, 0, 0, z);
-        std::copy(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(std::min(count, buf.size())), buf.begin());
+        std::copy(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(std::min(count, buf.size())),
+                  buf.begin());
         out.put_bitstring(buf.data(), whole * 8);
         if (rem) out.put_bits(buf[whole], rem);
     }
@@ -210,25 +231,34 @@ std::uint16_t to_half(double d) {
 
 void put_float_bits(bit_builder& out, const segment& s, const term& v, std::size_t nbits, bool little) {
     double d;
-    if (v.is_float()) d = v.float_value();
-    else if (v.is_integer()) d = v.to_double();
-    else bad_segment(s, "a float segment needs a number");
+    if (v.is_float())
+        d = v.float_value();
+    else if (v.is_integer())
+        d = v.to_double();
+    else
+        bad_segment(s, "a float segment needs a number");
     if (!std::isfinite(d)) bad_segment(s, "integer too large for a float");
     std::uint64_t u;
-    if (nbits == 64) u = std::bit_cast<std::uint64_t>(d);
-    else if (nbits == 32) u = std::bit_cast<std::uint32_t>(static_cast<float>(d));
-    else if (nbits == 16) u = to_half(d);
-    else bad_segment(s, "a float segment must be 16, 32 or 64 bits");
+    if (nbits == 64)
+        u = std::bit_cast<std::uint64_t>(d);
+    else if (nbits == 32)
+        u = std::bit_cast<std::uint32_t>(static_cast<float>(d));
+    else if (nbits == 16)
+        u = to_half(d);
+    else
+        bad_segment(s, "a float segment must be 16, 32 or 64 bits");
     if (!little) {
         out.put_bits(u, static_cast<unsigned>(nbits));
     } else {
-        for (std::size_t i = 0; i < nbits / 8; ++i) out.put_bits((u >> (8 * i)) & 0xFF, 8);
+        for (std::size_t i = 0; i < nbits / 8; ++i)
+            out.put_bits((u >> (8 * i)) & 0xFF, 8);
     }
 }
 
 void put_code_point(bit_builder& out, const segment& s, const term& v) {
     auto c = v.to_int64();
-    if (!c || *c < 0 || *c > 0x10FFFF || (*c >= 0xD800 && *c <= 0xDFFF)) bad_segment(s, "not a Unicode code point");
+    if (!c || *c < 0 || *c > 0x10FFFF || (*c >= 0xD800 && *c <= 0xDFFF))
+        bad_segment(s, "not a Unicode code point");
     auto cp = static_cast<std::uint32_t>(*c);
     bool little = little_endian(s.endian);
     auto unit16 = [&](std::uint32_t u) {
@@ -268,7 +298,8 @@ void put_code_point(bit_builder& out, const segment& s, const term& v) {
             break;
         default:
             if (little) {
-                for (int i = 0; i < 4; ++i) out.put_bits((cp >> (8 * i)) & 0xFF, 8);
+                for (int i = 0; i < 4; ++i)
+                    out.put_bits((cp >> (8 * i)) & 0xFF, 8);
             } else {
                 out.put_bits(cp, 32);
             }
@@ -323,7 +354,8 @@ void put_value(bit_builder& out, const segment& s, const term& v) {
             out.put_bitstring(v.bytes().data(), n);
             return;
         }
-        case seg_type::none: break;
+        case seg_type::none:
+            break;
     }
 }
 
@@ -353,7 +385,8 @@ void put_segment(bit_builder& out, segment& s) {
         put_value(scratch, s, term(0));
         return;
     }
-    for (; t->is_cons(); t = &t->tail()) put_value(out, s, t->head());
+    for (; t->is_cons(); t = &t->tail())
+        put_value(out, s, t->head());
 }
 
 // ---- the parser ----
@@ -362,13 +395,13 @@ enum class ctx : std::uint8_t { paren, tuple, list, list_tail, map_key, map_valu
 
 struct frame {
     ctx kind;
-    std::size_t start;  // first value of this frame on the value stack
-    position at;        // the opening token
+    std::size_t start;    // first value of this frame on the value stack
+    position at;          // the opening token
     position segment_at;  // binary: start of the current segment
 };
 
 class parser {
-public:
+  public:
     parser(std::string_view text, const parse_options& opts) : scan_(text), opts_(opts) {}
 
     term run() {
@@ -387,7 +420,7 @@ public:
         return std::move(values_.back());
     }
 
-private:
+  private:
     void advance() {
         auto t = scan_.next();
         if (!t) throw failure{std::move(t).error()};
@@ -431,26 +464,38 @@ private:
         if (!frames_.empty() && frames_.back().kind == ctx::binary) frames_.back().segment_at = where(peek_);
         token t = take();
         switch (t.kind) {
-            case token_kind::integer: push(std::move(t.integer)); return false;
-            case token_kind::float_: push(term(t.float_value)); return false;
-            case token_kind::char_: push(term(static_cast<long long>(t.char_value))); return false;
-            case token_kind::atom: push(make_atom(t)); return false;
+            case token_kind::integer:
+                push(std::move(t.integer));
+                return false;
+            case token_kind::float_:
+                push(term(t.float_value));
+                return false;
+            case token_kind::char_:
+                push(term(static_cast<long long>(t.char_value)));
+                return false;
+            case token_kind::atom:
+                push(make_atom(t));
+                return false;
             case token_kind::string: {
                 std::string s = std::move(t.name);
-                while (peek_.kind == token_kind::string) s += take().name;  // "ab" "cd"
+                while (peek_.kind == token_kind::string)
+                    s += take().name;  // "ab" "cd"
                 push(string(s), true);
                 return false;
             }
-            case token_kind::var: fail(where(t), "variables are not allowed in a term: " + std::string(t.text));
+            case token_kind::var:
+                fail(where(t), "variables are not allowed in a term: " + std::string(t.text));
             case token_kind::keyword:
                 if (t.is("fun")) {
                     push(fun_ref());
                     return false;
                 }
                 fail_unexpected(t, "a term");
-            case token_kind::punct: break;
+            case token_kind::punct:
+                break;
             case token_kind::dot:
-            case token_kind::end: fail_unexpected(t, "a term");
+            case token_kind::end:
+                fail_unexpected(t, "a term");
         }
         if (t.is("(")) {
             open(ctx::paren, t);
@@ -510,12 +555,20 @@ private:
         token t = take();
         term v;
         switch (t.kind) {
-            case token_kind::integer: v = std::move(t.integer); break;
-            case token_kind::float_: v = term(t.float_value); break;
-            case token_kind::char_: v = term(static_cast<long long>(t.char_value)); break;
-            default: fail(where(op), "'" + std::string(op.text) + "' must be followed by a number in a term");
+            case token_kind::integer:
+                v = std::move(t.integer);
+                break;
+            case token_kind::float_:
+                v = term(t.float_value);
+                break;
+            case token_kind::char_:
+                v = term(static_cast<long long>(t.char_value));
+                break;
+            default:
+                fail(where(op), "'" + std::string(op.text) + "' must be followed by a number in a term");
         }
-        while (parens-- > 0) expect(")");
+        while (parens-- > 0)
+            expect(")");
         return op.is("-") ? negate(v) : v;
     }
 
@@ -589,12 +642,14 @@ private:
                 std::vector<term> kv = take_values(f.start);
                 std::vector<std::pair<term, term>> pairs;
                 pairs.reserve(kv.size() / 2);
-                for (std::size_t i = 0; i + 1 < kv.size(); i += 2) pairs.emplace_back(std::move(kv[i]), std::move(kv[i + 1]));
+                for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
+                    pairs.emplace_back(std::move(kv[i]), std::move(kv[i + 1]));
                 frames_.pop_back();
                 push(make_map(std::move(pairs)));
                 return false;
             }
-            case ctx::binary: return continue_binary(f);
+            case ctx::binary:
+                return continue_binary(f);
         }
         return false;
     }
@@ -644,7 +699,8 @@ private:
         } else {
             fail(where(t), "bad binary segment: the size must be an integer literal");
         }
-        while (parens-- > 0) expect(")");
+        while (parens-- > 0)
+            expect(")");
         s.has_size = true;
         s.size = std::move(v);
     }
@@ -655,7 +711,8 @@ private:
             if (t.kind != token_kind::atom) fail_unexpected(t, "a type specifier");
             const std::string& n = t.name;
             auto set_type = [&](seg_type ty, unsigned unit) {
-                if (s.type != seg_type::none && s.type != ty) fail(where(t), "bad binary segment: conflicting types");
+                if (s.type != seg_type::none && s.type != ty)
+                    fail(where(t), "bad binary segment: conflicting types");
                 s.type = ty;
                 if (unit) set_unit(s, t, unit);
             };

@@ -48,19 +48,38 @@ void put_quoted_char(std::string& out, std::uint32_t c, char q) {
         return;
     }
     switch (c) {
-        case '\n': out += "\\n"; return;
-        case '\r': out += "\\r"; return;
-        case '\t': out += "\\t"; return;
-        case '\v': out += "\\v"; return;
-        case '\b': out += "\\b"; return;
-        case '\f': out += "\\f"; return;
-        case 27: out += "\\e"; return;
-        case 127: out += "\\d"; return;
-        default: put_octal3(out, c);
+        case '\n':
+            out += "\\n";
+            return;
+        case '\r':
+            out += "\\r";
+            return;
+        case '\t':
+            out += "\\t";
+            return;
+        case '\v':
+            out += "\\v";
+            return;
+        case '\b':
+            out += "\\b";
+            return;
+        case '\f':
+            out += "\\f";
+            return;
+        case 27:
+            out += "\\e";
+            return;
+        case 127:
+            out += "\\d";
+            return;
+        default:
+            put_octal3(out, c);
     }
 }
 
-bool latin1_lower(std::uint32_t c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7); }
+bool latin1_lower(std::uint32_t c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7);
+}
 bool latin1_name_char(std::uint32_t c) noexcept {
     return latin1_lower(c) || (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
            (c >= '0' && c <= '9') || c == '_' || c == '@';
@@ -96,9 +115,15 @@ bool atom_needs_quotes(std::string_view name) {
 
 // ---- erts' atom printer (used inside fun_to_list/1 text) ----
 
-bool erts_lower(int c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 223 && c <= 255 && c != 247); }
-bool erts_upper(int c) noexcept { return (c >= 'A' && c <= 'Z') || (c >= 192 && c <= 222 && c != 215); }
-bool erts_alnum(int c) noexcept { return (c >= '0' && c <= '9') || erts_lower(c) || erts_upper(c); }
+bool erts_lower(int c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 223 && c <= 255 && c != 247);
+}
+bool erts_upper(int c) noexcept {
+    return (c >= 'A' && c <= 'Z') || (c >= 192 && c <= 222 && c != 215);
+}
+bool erts_alnum(int c) noexcept {
+    return (c >= '0' && c <= '9') || erts_lower(c) || erts_upper(c);
+}
 
 // Appends the bytes erts prints for an atom: quoting decided on a partial decoding of the UTF-8
 // (a continuation byte counts as a letter), escapes for ASCII and C1 controls.
@@ -126,15 +151,32 @@ void erts_atom_bytes(std::string& raw, std::string_view name) {
     for (std::size_t i = 0; i < n; ++i) {
         unsigned char c = s[i];
         switch (c) {
-            case '\'': raw += "\\'"; continue;
-            case '\\': raw += "\\\\"; continue;
-            case '\n': raw += "\\n"; continue;
-            case '\f': raw += "\\f"; continue;
-            case '\t': raw += "\\t"; continue;
-            case '\r': raw += "\\r"; continue;
-            case '\b': raw += "\\b"; continue;
-            case '\v': raw += "\\v"; continue;
-            default: break;
+            case '\'':
+                raw += "\\'";
+                continue;
+            case '\\':
+                raw += "\\\\";
+                continue;
+            case '\n':
+                raw += "\\n";
+                continue;
+            case '\f':
+                raw += "\\f";
+                continue;
+            case '\t':
+                raw += "\\t";
+                continue;
+            case '\r':
+                raw += "\\r";
+                continue;
+            case '\b':
+                raw += "\\b";
+                continue;
+            case '\v':
+                raw += "\\v";
+                continue;
+            default:
+                break;
         }
         if (c < ' ') {
             put_octal3(raw, c);
@@ -157,7 +199,8 @@ void erts_atom_bytes(std::string& raw, std::string_view name) {
 
 // fun_to_list/1 returns bytes as characters; ~tw writes each as a Latin-1 character.
 void put_latin1_bytes(std::string& out, std::string_view raw) {
-    for (unsigned char b : raw) detail::utf8_append(out, b);
+    for (unsigned char b : raw)
+        detail::utf8_append(out, b);
 }
 
 // ---- numbers ----
@@ -213,8 +256,10 @@ bool printable_char(std::uint32_t c, bool unicode) noexcept {
         case '\v':
         case '\b':
         case '\f':
-        case 27: return true;
-        default: break;
+        case 27:
+            return true;
+        default:
+            break;
     }
     if (!unicode) return c >= 160 && c <= 255;
     return (c >= 160 && c < 0xD800) || (c > 0xDFFF && c < 0xFFFE) || (c > 0xFFFF && c <= 0x10FFFF);
@@ -268,7 +313,8 @@ bool put_binary_text(std::string& out, const term& bin, bool unicode) {
             if (!printable_char(c, unicode)) return false;
     }
     out += "<<\"";
-    for (std::uint32_t c : chars) put_quoted_char(out, c, '"');
+    for (std::uint32_t c : chars)
+        put_quoted_char(out, c, '"');
     out += '"';
     // Multi-byte UTF-8 text is marked /utf8; ASCII or Latin-1 bytes are not.
     if (utf8 && chars.size() != b.size()) out += "/utf8";
@@ -308,11 +354,15 @@ void put_fun(std::string& out, const term& f) {
         raw += "#Fun<";
         if (fb->module.is_atom()) raw += fb->module.as_atom().name();
         raw += '.';
-        if (fb->old_index.is_integer()) put_integer(raw, fb->old_index, 10);
-        else put_uint(raw, fb->index);
+        if (fb->old_index.is_integer())
+            put_integer(raw, fb->old_index, 10);
+        else
+            put_uint(raw, fb->index);
         raw += '.';
-        if (fb->old_uniq.is_integer()) put_integer(raw, fb->old_uniq, 10);
-        else raw += '0';
+        if (fb->old_uniq.is_integer())
+            put_integer(raw, fb->old_uniq, 10);
+        else
+            raw += '0';
         raw += '>';
     }
     put_latin1_bytes(out, raw);
@@ -336,7 +386,7 @@ struct item {
 };
 
 class printer {
-public:
+  public:
     printer(std::string& out, const print_options& o) : out_(out), opts_(o) {}
 
     void run(const term& root) {
@@ -345,9 +395,15 @@ public:
             item it = stack_.back();
             stack_.pop_back();
             switch (it.kind) {
-                case step::value: value(*it.t); break;
-                case step::text: out_ += it.s; break;
-                case step::list_rest: list_rest(*it.t); break;
+                case step::value:
+                    value(*it.t);
+                    break;
+                case step::text:
+                    out_ += it.s;
+                    break;
+                case step::list_rest:
+                    list_rest(*it.t);
+                    break;
                 case step::tuple_rest: {
                     auto elems = it.t->elements();
                     if (it.i == elems.size()) {
@@ -372,7 +428,7 @@ public:
         }
     }
 
-private:
+  private:
     void push_association(const term& m, std::size_t i) {
         stack_.push_back({step::value, &m.map_values()[i], 0, nullptr});
         stack_.push_back({step::text, nullptr, 0, " => "});
@@ -395,10 +451,18 @@ private:
 
     void value(const term& t) {
         switch (t.type()) {
-            case term_type::integer: put_integer(out_, t, 10); return;
-            case term_type::float_: print_float(out_, t.float_value()); return;
-            case term_type::atom: print_atom(out_, t.as_atom()); return;
-            case term_type::nil: out_ += "[]"; return;
+            case term_type::integer:
+                put_integer(out_, t, 10);
+                return;
+            case term_type::float_:
+                print_float(out_, t.float_value());
+                return;
+            case term_type::atom:
+                print_atom(out_, t.as_atom());
+                return;
+            case term_type::nil:
+                out_ += "[]";
+                return;
             case term_type::list:
                 if (opts_.style == print_style::p && printable_list(t, opts_.unicode_printable)) {
                     put_string(out_, t);
@@ -427,7 +491,8 @@ private:
                 push_association(t, 0);
                 return;
             case term_type::bitstring:
-                if (opts_.style == print_style::p && put_binary_text(out_, t, opts_.unicode_printable)) return;
+                if (opts_.style == print_style::p && put_binary_text(out_, t, opts_.unicode_printable))
+                    return;
                 put_bytes(out_, t);
                 return;
             case term_type::pid: {
@@ -462,7 +527,9 @@ private:
                 out_ += '>';
                 return;
             }
-            case term_type::fun: put_fun(out_, t); return;
+            case term_type::fun:
+                put_fun(out_, t);
+                return;
         }
     }
 
@@ -516,7 +583,8 @@ void print_float(std::string& out, double d) {
     std::from_chars(es.data() + 1, es.data() + es.size(), sci_exp);
     if (exp_negative) sci_exp = -sci_exp;
     std::uint64_t mantissa = 0;
-    for (int i = 0; i < n; ++i) mantissa = mantissa * 10 + static_cast<std::uint64_t>(digits[i] - '0');
+    for (int i = 0; i < n; ++i)
+        mantissa = mantissa * 10 + static_cast<std::uint64_t>(digits[i] - '0');
     int exp = sci_exp - (n - 1);  // value = mantissa * 10^exp
 
     // Fixed notation inside an exponent window that depends on the digit count; scientific
@@ -552,8 +620,10 @@ void print_float(std::string& out, double d) {
     }
     out += digits[0];
     out += '.';
-    if (n > 1) out.append(digits + 1, static_cast<std::size_t>(n - 1));
-    else out += '0';
+    if (n > 1)
+        out.append(digits + 1, static_cast<std::size_t>(n - 1));
+    else
+        out += '0';
     out += 'e';
     if (sci_exp < 0) out += '-';
     put_uint(out, static_cast<std::uint64_t>(sci_exp < 0 ? -sci_exp : sci_exp));

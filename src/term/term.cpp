@@ -8,6 +8,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace nodus {
@@ -551,6 +552,7 @@ term_type term::type() const noexcept {
     switch (w_ & tag_mask) {
         case tag_small: return term_type::integer;
         case tag_atom: return term_type::atom;
+        case tag_local_pid: return term_type::pid;
         case tag_box: break;
         default: return term_type::nil;
     }
@@ -574,8 +576,7 @@ bool term::is_tagged(atom tag, std::size_t arity) const noexcept {
     return is_tuple(arity) && arity > 0 && (*this)[0].is_atom(tag);
 }
 
-std::optional<std::int64_t> term::to_int64() const noexcept {
-    if (is_small()) return small_value();
+std::optional<std::int64_t> term::bignum_to_int64() const noexcept {
     if (!is_bignum()) return std::nullopt;
     bigint_view v = bigint();
     if (v.limbs.size() != 1) return std::nullopt;
@@ -685,6 +686,7 @@ port term::as_port() const { return port(*this); }
 reference term::as_reference() const { return reference(*this); }
 
 atom term::node() const noexcept {
+    if (is_local_pid_word()) return pid_node();
     switch (box_ptr()->kind()) {
         case box_kind::pid: return static_cast<const pid_box*>(box_ptr())->node.as_atom();
         case box_kind::port: return static_cast<const port_box*>(box_ptr())->node.as_atom();
@@ -706,7 +708,53 @@ unsigned term::fun_arity() const noexcept {
 // ---------------------------------------------------------------------------------------------
 // Identifiers
 
+namespace detail {
+namespace {
+struct node_slots {
+    std::mutex mutex;
+    std::atomic<std::uint32_t> count{0};
+    local_node slots[max_local_nodes];
+};
+node_slots& slots() {
+    static auto* s = new node_slots();
+    return *s;
+}
+}  // namespace
+
+int find_local_node_slot(atom node, std::uint32_t creation) noexcept {
+    node_slots& t = slots();
+    std::uint32_t n = t.count.load(std::memory_order_acquire);
+    for (std::uint32_t i = 0; i < n; ++i)
+        if (t.slots[i].node == node.index() && t.slots[i].creation == creation) return static_cast<int>(i);
+    return -1;
+}
+
+int local_node_slot(atom node, std::uint32_t creation) noexcept {
+    int found = find_local_node_slot(node, creation);
+    if (found >= 0) return found;
+    node_slots& t = slots();
+    std::lock_guard l(t.mutex);
+    found = find_local_node_slot(node, creation);
+    if (found >= 0) return found;
+    std::uint32_t n = t.count.load(std::memory_order_relaxed);
+    if (n == max_local_nodes) return -1;
+    t.slots[n] = {node.index(), creation};
+    t.count.store(n + 1, std::memory_order_release);
+    return static_cast<int>(n);
+}
+
+local_node local_node_at(std::uint32_t slot) noexcept { return slots().slots[slot]; }
+}  // namespace detail
+
 pid pid::make(atom node, std::uint32_t id, std::uint32_t serial, std::uint32_t creation) {
+    if (id < (1u << 28) && serial < (1u << 24)) {
+        int slot = find_local_node_slot(node, creation);
+        if (slot >= 0) {
+            std::uintptr_t w = (std::uintptr_t{serial} << 40) | (std::uintptr_t{id} << 12) |
+                               (static_cast<std::uintptr_t>(slot) << 3) | tag_local_pid;
+            return pid(term::from_raw(w));
+        }
+    }
     auto* b = alloc<pid_box>(0, box_kind::pid, 0);
     new (&b->node) term(node);
     b->id = id;
@@ -714,10 +762,10 @@ pid pid::make(atom node, std::uint32_t id, std::uint32_t serial, std::uint32_t c
     b->creation = creation;
     return pid(term::from_box(b));
 }
-atom pid::node() const noexcept { return t_.node(); }
-std::uint32_t pid::id() const noexcept { return static_cast<const pid_box*>(t_.box_ptr())->id; }
-std::uint32_t pid::serial() const noexcept { return static_cast<const pid_box*>(t_.box_ptr())->serial; }
-std::uint32_t pid::creation() const noexcept { return static_cast<const pid_box*>(t_.box_ptr())->creation; }
+atom pid::node() const noexcept { return t_.pid_node(); }
+std::uint32_t pid::id() const noexcept { return t_.pid_id(); }
+std::uint32_t pid::serial() const noexcept { return t_.pid_serial(); }
+std::uint32_t pid::creation() const noexcept { return t_.pid_creation(); }
 
 port port::make(atom node, std::uint64_t id, std::uint32_t creation) {
     auto* b = alloc<port_box>(0, box_kind::port, 0);

@@ -129,6 +129,15 @@ bool contains_hash_map(const term& root) {
     return false;
 }
 
+// Cases known to differ from OTP. Their bytes are not compared (they still round-trip, and
+// erl still decodes nodus's bytes to the same term); when one becomes byte-identical, the test
+// fails so that its entry is removed here. None at present.
+struct known_discrepancy {
+    std::string_view name;
+    std::string_view reason;
+};
+const known_discrepancy* find_known(std::string_view) { return nullptr; }
+
 std::string erl_string_literal(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
@@ -144,14 +153,15 @@ class golden_session {
   public:
     // Starts erl and reads every case; on failure, error() says why.
     explicit golden_session(const std::string& erl) {
-        std::string src = erl_string_literal(NODUS_GOLDEN_ERL_SOURCE);
+        // Compiled at test time, so the build needs no Erlang compiler.
         test::erl_options o;
-        o.eval = "case compile:file(" + src +
-                 ", [binary, return_errors]) of "
-                 "{ok, M, B} -> {module, M} = code:load_binary(M, " +
-                 src +
-                 ", B), M:main(); "
-                 "E -> io:format(\"COMPILE_ERROR ~p~n\", [E]), halt(2) end.";
+        o.eval =
+            "case compile:file(SRC, [binary, return_errors]) of "
+            "{ok, M, B} -> {module, M} = code:load_binary(M, SRC, B), M:main(); "
+            "E -> io:format(\"COMPILE_ERROR ~p~n\", [E]), halt(2) end.";
+        const std::string src = erl_string_literal(NODUS_GOLDEN_ERL_SOURCE);
+        for (std::size_t at = 0; (at = o.eval.find("SRC", at)) != std::string::npos; at += src.size())
+            o.eval.replace(at, 3, src);
         erl_ = test::start_erl(erl, o);
         read_cases();
     }
@@ -236,7 +246,7 @@ const golden_case* find_case(const golden_session& s, std::string_view name) {
 // with the same options gives erl's bytes exactly.
 TEST(etf_golden, nodus_decodes_erl_bytes_and_reencodes_them_identically) {
     NODUS_START_GOLDEN(session);
-    std::size_t identical = 0, exempt = 0;
+    std::size_t identical = 0, exempt = 0, known_seen = 0;
     for (const golden_case& c : session.cases()) {
         SCOPED_TRACE("case " + std::to_string(c.index) + " " + c.name);
         term decoded[variant_count];
@@ -253,13 +263,23 @@ TEST(etf_golden, nodus_decodes_erl_bytes_and_reencodes_them_identically) {
         if (!ok) continue;
         for (int v = 1; v < variant_count; ++v)
             EXPECT_TRUE(decoded[0] == decoded[v]) << variants[v].name << " decodes to another term than v1";
-        if (contains_hash_map(decoded[0])) {
+        const known_discrepancy* known = find_known(c.name);
+        if (known || contains_hash_map(decoded[0])) {
             // Exempt from byte identity (hash order, see contains_hash_map): round trip only.
             ++exempt;
+            bool all_identical = true;
             for (int v = 0; v < variant_count; ++v) {
-                auto again = etf::decode(etf::encode(decoded[v], variants[v].options));
+                bytes mine = etf::encode(decoded[v], variants[v].options);
+                all_identical = all_identical && mine == c.encoded[v];
+                auto again = etf::decode(mine);
                 ASSERT_TRUE(again.has_value()) << variants[v].name << ": " << again.error().message();
                 EXPECT_TRUE(*again == decoded[v]) << variants[v].name << ": decode(encode(t)) != t";
+            }
+            if (known) {
+                ++known_seen;
+                EXPECT_FALSE(all_identical)
+                    << "now byte-identical to erl: remove it from known_discrepancies (" << known->reason
+                    << ")";
             }
             continue;
         }
@@ -270,8 +290,9 @@ TEST(etf_golden, nodus_decodes_erl_bytes_and_reencodes_them_identically) {
         }
         ++identical;
     }
-    // The hash-map exemption must stay the exception, not swallow the test.
-    EXPECT_EQ(exempt, 3u) << "terms with maps of more than 32 keys";
+    // The exemptions must stay the exception, not swallow the test.
+    EXPECT_EQ(known_seen, 0u);
+    EXPECT_EQ(exempt, 3u + known_seen) << "terms with maps of more than 32 keys, and known discrepancies";
     EXPECT_EQ(identical + exempt, session.cases().size());
 }
 

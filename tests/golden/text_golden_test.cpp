@@ -1,12 +1,12 @@
 // Golden tests of the text syntax against a real erl (OTP 25), using
 // tests/golden/text_golden_terms.erl:
-//  - for some four thousand tricky terms erl writes term_to_binary(T), ~tw and ~tp on one line;
+//  - for some 3,300 tricky terms erl writes term_to_binary(T), ~tw and ~tp on one line;
 //    nodus decodes the bytes and must print exactly erl's text, byte for byte (~tp both with
 //    erl's default printable range and with +pc unicode);
 //  - nodus parses erl's ~tw and ~tp text of every term that has a text form back to that term;
-//  - for some three hundred source texts, nodus's parse_term accepts exactly what
+//  - for some 250 source texts, nodus's parse_term accepts exactly what
 //    erl_parse:parse_term/1 accepts, with the same result.
-// erl runs twice per test binary (once per printable range), as a child stopped by its PID.
+// A test process runs erl once per printable range it needs, as a child stopped by its PID.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -103,8 +103,11 @@ golden_run run_erl(const std::string& erl, bool unicode_range) {
     std::string src = erl_string_literal(NODUS_TEXT_GOLDEN_ERL_SOURCE);
     test::erl_options o;
     if (unicode_range) o.args = {"+pc", "unicode"};
-    o.eval = "case compile:file(" + src + ", [binary, return_errors]) of "
-             "{ok, M, B} -> {module, M} = code:load_binary(M, " + src + ", B), M:main(); "
+    o.eval = "case compile:file(" + src +
+             ", [binary, return_errors]) of "
+             "{ok, M, B} -> {module, M} = code:load_binary(M, " +
+             src +
+             ", B), M:main(); "
              "E -> io:format(\"COMPILE_ERROR ~p~n\", [E]), halt(2) end.";
     auto child = test::start_erl(erl, o);
     std::string out = child->read_all(300s);
@@ -154,7 +157,8 @@ golden_run run_erl(const std::string& erl, bool unicode_range) {
         }
     }
     if (announced == 0 || announced != run.terms.size())
-        run.error = "erl announced " + std::to_string(announced) + " terms, read " + std::to_string(run.terms.size());
+        run.error =
+            "erl announced " + std::to_string(announced) + " terms, read " + std::to_string(run.terms.size());
     return run;
 }
 
@@ -194,7 +198,8 @@ bool ascii_unreserved(std::string_view name) {
 // erl writes U+FFFE and U+FFFF in quoted atoms as they are, but erl_scan rejects them.
 bool readable_atom(atom a) {
     std::string_view n = a.name();
-    return n.find("\xEF\xBF\xBE") == std::string_view::npos && n.find("\xEF\xBF\xBF") == std::string_view::npos;
+    return n.find("\xEF\xBF\xBE") == std::string_view::npos &&
+           n.find("\xEF\xBF\xBF") == std::string_view::npos;
 }
 
 // Whether the text of a term reads back as the term: pids, ports, references and local funs
@@ -208,7 +213,8 @@ bool has_text_form(const term& root) {
         switch (t->type()) {
             case term_type::pid:
             case term_type::port:
-            case term_type::reference: return false;
+            case term_type::reference:
+                return false;
             case term_type::atom:
                 if (!readable_atom(t->as_atom())) return false;
                 break;
@@ -218,17 +224,22 @@ bool has_text_form(const term& root) {
                     return false;
                 break;
             case term_type::tuple:
-                for (const term& e : t->elements()) todo.push_back(&e);
+                for (const term& e : t->elements())
+                    todo.push_back(&e);
                 break;
             case term_type::list:
-                for (; t->is_cons(); t = &t->tail()) todo.push_back(&t->head());
+                for (; t->is_cons(); t = &t->tail())
+                    todo.push_back(&t->head());
                 todo.push_back(t);
                 break;
             case term_type::map:
-                for (const term& k : t->map_keys()) todo.push_back(&k);
-                for (const term& v : t->map_values()) todo.push_back(&v);
+                for (const term& k : t->map_keys())
+                    todo.push_back(&k);
+                for (const term& v : t->map_values())
+                    todo.push_back(&v);
                 break;
-            default: break;
+            default:
+                break;
         }
     }
     return true;
@@ -236,11 +247,11 @@ bool has_text_form(const term& root) {
 
 constexpr int max_reported = 40;
 
-#define NODUS_GOLDEN(run, unicode)                              \
-    NODUS_REQUIRE_ERL(erl_path);                                \
-    const golden_run& run = golden(erl_path, unicode);          \
-    ASSERT_TRUE(run.error.empty()) << run.error;                \
-    ASSERT_GE(run.terms.size(), 1000u);                         \
+#define NODUS_GOLDEN(run, unicode)                     \
+    NODUS_REQUIRE_ERL(erl_path);                       \
+    const golden_run& run = golden(erl_path, unicode); \
+    ASSERT_TRUE(run.error.empty()) << run.error;       \
+    ASSERT_GE(run.terms.size(), 1000u);                \
     ASSERT_EQ(run.range, (unicode) ? "unicode" : "latin1");
 
 }  // namespace
@@ -300,7 +311,8 @@ TEST(text_golden, parses_erl_text_back_to_the_term) {
             auto parsed = parse_term(*text);
             if (!parsed) {
                 ++failures;
-                ADD_FAILURE() << "term " << i << ": " << parsed.error().describe() << "\n  text: " << visible(*text);
+                ADD_FAILURE() << "term " << i << ": " << parsed.error().describe()
+                              << "\n  text: " << visible(*text);
                 continue;
             }
             // == cannot tell 0.0 from -0.0; the printed text can.
@@ -335,7 +347,8 @@ TEST(text_golden, parse_term_accepts_what_erl_parse_accepts) {
         }
         term want = decode(c.etf);
         EXPECT_TRUE(*mine == want && format_w(*mine) == format_w(want))
-            << visible(c.source) << "\n  erl:   " << visible(format_w(want)) << "\n  nodus: " << visible(format_w(*mine));
+            << visible(c.source) << "\n  erl:   " << visible(format_w(want))
+            << "\n  nodus: " << visible(format_w(*mine));
     }
     EXPECT_GE(accepted, 100u);
     EXPECT_GE(rejected, 80u);

@@ -11,6 +11,7 @@ namespace nodus {
 
 template <class E>
 struct unexpected {
+    explicit unexpected(E e) : error(std::move(e)) {}
     E error;
 };
 template <class E>

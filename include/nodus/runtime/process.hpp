@@ -168,7 +168,13 @@ private:
     template <class... Q>
     static int first_match(const term& msg, const Q&... q) {
         int i = 0, found = -1;
-        ((found < 0 && (pat::detail::match_one(msg, q) ? (found = i, true) : (++i, false))), ...);
+        auto try_one = [&](const auto& pattern) {
+            if (found < 0) {
+                if (pat::detail::match_one(msg, pattern)) found = i;
+                ++i;
+            }
+        };
+        (try_one(q), ...);
         return found;
     }
 

@@ -135,8 +135,25 @@ atom_table_info atom_table_stats() noexcept;
 // current count is raised to the current count. Returns the limit in force.
 std::size_t set_atom_limit(std::size_t limit) noexcept;
 
+namespace detail {
+// A string literal as a template argument, so that each distinct "..."_a is interned once.
+template <std::size_t N>
+struct fixed_string {
+    char text[N]{};
+    constexpr fixed_string(const char (&s)[N]) {  // NOLINT: implicit by design
+        for (std::size_t i = 0; i < N; ++i) text[i] = s[i];
+    }
+    constexpr std::string_view view() const { return {text, N - 1}; }
+};
+}  // namespace detail
+
 namespace literals {
-inline atom operator""_a(const char* s, std::size_t n) { return atom(std::string_view(s, n)); }
+// "ok"_a: the atom, interned on first use at each call site and cached after that.
+template <detail::fixed_string S>
+inline atom operator""_a() {
+    static const atom a(S.view());
+    return a;
+}
 }  // namespace literals
 
 // Validates UTF-8 and counts code points; nullopt when malformed.

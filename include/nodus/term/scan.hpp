@@ -47,16 +47,17 @@ struct token {
 // Tokenizes UTF-8 text lazily. White space and % comments are skipped. After the end, next()
 // keeps returning an end token.
 class scanner {
-public:
+  public:
     explicit scanner(std::string_view text) noexcept : text_(text) {}
 
     result<token, parse_error> next();
 
     std::size_t offset() const noexcept { return pos_; }
 
-private:
+  private:
     parse_error error_at(std::size_t offset, std::size_t line, std::size_t column, std::string message) const;
-    result<std::uint32_t, parse_error> peek_char(std::size_t at, std::size_t& length) const;
+    std::uint32_t char_at(std::size_t at, std::size_t& length) const noexcept;
+    parse_error utf8_error(std::size_t at) const;
     bool skip_blanks(parse_error& err);
     result<token, parse_error> scan_name(token tok, bool variable);
     result<token, parse_error> scan_number(token tok);

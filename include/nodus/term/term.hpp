@@ -7,6 +7,9 @@
 //   ...xxx001  small integer (61-bit signed, value << 3)
 //   ...xxx010  atom (table index << 3)
 //   ...0011    [] (nil)
+//   ...xxx100  pid of a node that runs in this OS process (serial:24 | id:28 | node slot:9),
+//              so that copying self() into messages costs no reference counting. Any other
+//              pid is boxed; both forms of the same pid compare equal.
 // Destruction is iterative, so dropping a list of ten million cells cannot overflow the stack.
 #pragma once
 
@@ -84,6 +87,20 @@ inline constexpr std::uintptr_t tag_box = 0;
 inline constexpr std::uintptr_t tag_small = 1;
 inline constexpr std::uintptr_t tag_atom = 2;
 inline constexpr std::uintptr_t word_nil = 3;
+inline constexpr std::uintptr_t tag_local_pid = 4;
+
+// Nodes living in this OS process (each runtime registers its name and creation); their
+// pids can be immediate words. Slots are never reused.
+inline constexpr std::uint32_t max_local_nodes = 512;
+// The slot of (node, creation), registering it if new; -1 when the table is full.
+int local_node_slot(atom node, std::uint32_t creation) noexcept;
+// The slot of (node, creation) if registered, else -1 (never registers).
+int find_local_node_slot(atom node, std::uint32_t creation) noexcept;
+struct local_node {
+    std::uint32_t node;  // atom index
+    std::uint32_t creation;
+};
+local_node local_node_at(std::uint32_t slot) noexcept;
 inline constexpr std::int64_t small_max = (std::int64_t{1} << 60) - 1;
 inline constexpr std::int64_t small_min = -(std::int64_t{1} << 60);
 
@@ -173,7 +190,14 @@ public:
     bool is_map() const noexcept { return is_box(detail::box_kind::map); }
     bool is_bitstring() const noexcept { return is_box(detail::box_kind::binary); }
     bool is_binary() const noexcept { return is_bitstring() && trailing_bits() == 0; }
-    bool is_pid() const noexcept { return is_box(detail::box_kind::pid); }
+    bool is_pid() const noexcept {
+        return (w_ & detail::tag_mask) == detail::tag_local_pid || is_box(detail::box_kind::pid);
+    }
+    bool is_local_pid_word() const noexcept { return (w_ & detail::tag_mask) == detail::tag_local_pid; }
+    // The local node slot of an immediate pid, or -1 for any other term.
+    int local_pid_slot() const noexcept {
+        return is_local_pid_word() ? static_cast<int>((w_ >> 3) & 0x1FF) : -1;
+    }
     bool is_port() const noexcept { return is_box(detail::box_kind::port); }
     bool is_reference() const noexcept { return is_box(detail::box_kind::reference); }
     bool is_fun() const noexcept { return is_box(detail::box_kind::fun) || is_box(detail::box_kind::export_); }
@@ -182,7 +206,10 @@ public:
 
     // ---- numbers ----
     // The value if it is an integer that fits in 64 bits.
-    std::optional<std::int64_t> to_int64() const noexcept;
+    std::optional<std::int64_t> to_int64() const noexcept {
+        if (is_small()) return small_value();
+        return bignum_to_int64();
+    }
     std::optional<std::uint64_t> to_uint64() const noexcept;
     // Precondition: is_small().
     std::int64_t small_value() const noexcept { return static_cast<std::int64_t>(w_) >> 3; }
@@ -226,6 +253,11 @@ public:
 
     // ---- identifiers ----
     pid as_pid() const;              // precondition: is_pid()
+    // Fields of a pid without copying it (precondition: is_pid()).
+    atom pid_node() const noexcept;
+    std::uint32_t pid_id() const noexcept;
+    std::uint32_t pid_serial() const noexcept;
+    std::uint32_t pid_creation() const noexcept;
     port as_port() const;            // precondition: is_port()
     reference as_reference() const;  // precondition: is_reference()
     // Node of a pid, port or reference (precondition: one of those).
@@ -246,6 +278,7 @@ public:
     friend bool operator==(const term& a, const term& b) noexcept;
 
     // ---- low level (codecs, runtime) ----
+    std::optional<std::int64_t> bignum_to_int64() const noexcept;
     static term from_box(detail::box* b) noexcept { return term(reinterpret_cast<std::uintptr_t>(b), adopt); }
     detail::box* box_ptr() const noexcept { return reinterpret_cast<detail::box*>(w_); }
     bool is_boxed() const noexcept { return (w_ & detail::tag_mask) == detail::tag_box && w_ != 0; }
@@ -268,7 +301,9 @@ private:
     void release() noexcept {
         if (is_boxed()) {
             detail::box* b = box_ptr();
-            if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::destroy_box(b);
+            // The sole owner needs no atomic decrement: nobody else can touch the count.
+            if (b->refs.load(std::memory_order_acquire) == 1 || b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                detail::destroy_box(b);
         }
     }
 
@@ -361,8 +396,8 @@ private:
 // ---- comparison ----
 // Erlang term order with == semantics (1 == 1.0 compares equivalent).
 std::weak_ordering compare(const term& a, const term& b) noexcept;
-// A total order consistent with =:= (integers before floats of equal value). This is the
-// order of keys inside maps.
+// A total order consistent with =:=: Erlang's map key order, which is term order except that
+// every integer sorts before every float (#{2 => a, 1.5 => b} has keys [2, 1.5]).
 std::strong_ordering exact_compare(const term& a, const term& b) noexcept;
 // ==
 bool equal(const term& a, const term& b) noexcept;
@@ -455,6 +490,23 @@ term normalize_bignum(term big);
 inline constexpr std::uint32_t max_tuple_arity = (1u << 24) - 1;
 
 }  // namespace detail
+
+inline atom term::pid_node() const noexcept {
+    if (is_local_pid_word()) return atom::from_index(detail::local_node_at((w_ >> 3) & 0x1FF).node);
+    return static_cast<const detail::pid_box*>(box_ptr())->node.as_atom();
+}
+inline std::uint32_t term::pid_id() const noexcept {
+    if (is_local_pid_word()) return static_cast<std::uint32_t>((w_ >> 12) & 0xFFFFFFF);
+    return static_cast<const detail::pid_box*>(box_ptr())->id;
+}
+inline std::uint32_t term::pid_serial() const noexcept {
+    if (is_local_pid_word()) return static_cast<std::uint32_t>(w_ >> 40);
+    return static_cast<const detail::pid_box*>(box_ptr())->serial;
+}
+inline std::uint32_t term::pid_creation() const noexcept {
+    if (is_local_pid_word()) return detail::local_node_at((w_ >> 3) & 0x1FF).creation;
+    return static_cast<const detail::pid_box*>(box_ptr())->creation;
+}
 
 template <class... Ts>
 term tuple(Ts&&... elems) {

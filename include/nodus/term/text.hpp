@@ -13,6 +13,9 @@
 
 namespace nodus {
 
+// Funs print as erts writes them (fun_to_list/1): `fun m:f/2`, `#Fun<Module.OldIndex.OldUniq>`.
+// Like erl, the UTF-8 bytes of a non-ASCII module or function name come out as Latin-1
+// characters there (fun 'é':f/0 prints as fun Ã©:f/0).
 enum class print_style : std::uint8_t {
     w,  // ~tw: every list as a list, every binary as bytes
     p,  // ~tp on one line: printable lists as "strings", printable binaries as <<"text">>
@@ -21,9 +24,10 @@ enum class print_style : std::uint8_t {
 struct print_options {
     print_style style = print_style::w;
     // Pids, ports and references print as <N.Id.Serial>, #Port<N.Id>, #Ref<N.W2.W1.W0>, where N is
-    // 0 for the local node and another small number for each other node (as the BEAM prints
-    // them). The default numbering: 0 for local_node, then stable per-node numbers in order of
-    // first appearance in this process.
+    // 0 for the local node and another number for each other node. erl takes that number from
+    // its internal table of nodes (8387, 8388, ... in a fresh OTP 25 node); node_number may
+    // supply it. The default numbering: 0 for local_node, then stable per-node numbers 1, 2, ...
+    // in order of first appearance in this process.
     atom local_node = atoms::nonode_nohost;
     std::function<std::uint32_t(atom node)> node_number{};
     // print_style::p: which characters make a list or binary printable as text. false is
@@ -34,8 +38,12 @@ struct print_options {
 // Appends the text of t to out.
 void print(std::string& out, const term& t, const print_options& opts = {});
 std::string to_text(const term& t, const print_options& opts = {});
-inline std::string format_w(const term& t) { return to_text(t, {print_style::w}); }
-inline std::string format_p(const term& t) { return to_text(t, {print_style::p}); }
+inline std::string format_w(const term& t) {
+    return to_text(t, {print_style::w});
+}
+inline std::string format_p(const term& t) {
+    return to_text(t, {print_style::p});
+}
 
 // How an atom is written: quoted ('Foo', 'a b', '') exactly when Erlang quotes it.
 void print_atom(std::string& out, atom a);
