@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -40,9 +39,13 @@ struct mix {
 };
 
 std::vector<std::uint8_t> read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + p.string());
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::vector<std::uint8_t> data(fs::file_size(p));
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot read " + p.string());
+    std::size_t got = std::fread(data.data(), 1, data.size(), f);
+    std::fclose(f);
+    if (got != data.size()) throw std::runtime_error("short read of " + p.string());
+    return data;
 }
 
 // Reads DIR/manifest ("NAME ROUNDS TERMS BYTES" per line) and DIR/NAME.bin, decodes every term.
@@ -109,8 +112,11 @@ void check_round_trip(const mix& m) {
 
 void run_etf(context& ctx) {
     std::fprintf(stderr, "etf: the BEAM generates the mixes...\n");
+    // No busy waiting of idle schedulers: one Erlang process does all the work here, and on a
+    // loaded 2-core machine the spinning schedulers would take CPU from the one that works (it
+    // made the BEAM's figures up to 2x worse under load; on an idle machine it changes nothing).
     erl_session beam(ctx.erl, "etf", {ctx.work_dir.string(), std::to_string(ctx.reps)},
-                     std::chrono::seconds(300));
+                     std::chrono::seconds(300), {"+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none"});
     std::vector<mix> mixes = load_mixes(ctx.work_dir);
     for (const mix& m : mixes)
         check_round_trip(m);

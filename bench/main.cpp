@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -27,6 +28,25 @@ namespace {
 std::filesystem::path erl_source_dir() {
     if (const char* d = std::getenv("NODUS_BENCH_ERL_DIR"); d && *d) return d;
     return NODUS_BENCH_ERL_DIR;
+}
+
+// The 1-minute load average, or -1 when unknown.
+double load_average() {
+    double load = -1;
+    if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+        if (std::fscanf(f, "%lf", &load) != 1) load = -1;
+        std::fclose(f);
+    }
+    return load;
+}
+
+// Shared machines are noisy: say how busy this one is when a run starts and ends.
+void report_load(const char* when) {
+    double load = load_average();
+    unsigned cpus = std::thread::hardware_concurrency();
+    std::fprintf(
+        stderr, "nodus_bench: %s: load average %.2f on %u CPUs%s\n", when, load, cpus,
+        load > 0.5 * cpus ? " -- busy machine: the figures are unreliable (the BEAM suffers more)" : "");
 }
 
 std::string known_names() {
@@ -86,6 +106,7 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "nodus_bench: %s; %d reps per measurement, medians reported\n",
                  erl.version().c_str(), reps);
 
+    report_load("start");
     int failed = 0;
     for (const benchmark* b : chosen) {
         std::filesystem::path dir = tmp.path() / std::string(b->name);
@@ -99,6 +120,7 @@ int main_impl(int argc, char** argv) {
             ++failed;
         }
     }
+    report_load("end");
     return failed ? 1 : 0;
 }
 

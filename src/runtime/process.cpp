@@ -451,6 +451,13 @@ std::size_t runtime::run(std::chrono::nanoseconds limit) {
 }
 void runtime::wait_idle() { impl_->wait_idle(); }
 void runtime::set_remote_router(remote_router* r) noexcept { impl_->router = r; }
+void runtime::set_context(void* ctx) noexcept { impl_->context = ctx; }
+void* runtime::context() const noexcept { return impl_->context; }
+unsigned runtime::worker_count() const noexcept { return static_cast<unsigned>(impl_->workers.size()); }
+int runtime::current_worker() const noexcept {
+    worker* w = tls_worker;
+    return w && w->rt == impl_.get() ? static_cast<int>(w->index) : -1;
+}
 void runtime::deliver(remote_signal&& s) { impl_->deliver(std::move(s)); }
 void runtime::set_node(atom node, std::uint32_t creation) {
     impl_->node_slot.store(local_node_slot(node, creation));

@@ -123,7 +123,9 @@ public:
     bool trap_exit = false;
     bool blocking = false;  // a scoped_process (thread-driven)
     bool dead = false;      // decided to exit (exit_reason set)
-    std::uint32_t name_plus1 = 0;  // registered name (atom index + 1); guarded by the registry lock
+    // Registered name (atom index + 1), 0 when none. Written under the registry lock; read
+    // without it only to skip that lock when there is no name.
+    std::atomic<std::uint32_t> name_plus1{0};
     std::atomic<std::uint8_t> status{0};  // process_status, for introspection
 
     relations* rel = nullptr;

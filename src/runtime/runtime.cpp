@@ -134,6 +134,8 @@ runtime_impl::~runtime_impl() { std::free(table_); }
 
 void runtime_impl::start() {
     if (deterministic) return;
+    if (opts.poller_factory)
+        for (auto& w : workers) w->poller = opts.poller_factory(w->index);
     for (auto& w : workers) {
         worker* wp = w.get();
         wp->thread = std::thread([this, wp] { worker_loop(*wp); });
@@ -158,10 +160,7 @@ void runtime_impl::shutdown() {
         run_deterministic(INT64_MAX);
     } else {
         stopping_.store(true);
-        {
-            std::lock_guard l(idle_mutex_);
-        }
-        idle_cv_.notify_all();
+        for (auto& w : workers) wake_worker(*w);
         for (auto& w : workers)
             if (w->thread.joinable()) w->thread.join();
     }
@@ -234,9 +233,13 @@ void runtime_impl::destroy_process(process* p) noexcept {
     bool counted = !p->blocking;
     p->release();
     if (counted && live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard l(idle_mutex_);
-        all_done_cv_.notify_all();
-        idle_cv_.notify_all();
+        {
+            std::lock_guard l(idle_mutex_);
+            all_done_cv_.notify_all();
+        }
+        if (stopping_.load()) {
+            for (auto& w : workers) wake_worker(*w);
+        }
     }
 }
 
@@ -249,16 +252,61 @@ void runtime_impl::push_local(worker& w, process* p) {
     if (w.qtail) w.qtail->next_runnable = p;
     else w.qhead = p;
     w.qtail = p;
-    w.qlen.fetch_add(1, std::memory_order_relaxed);
+    w.qlen.fetch_add(1, std::memory_order_seq_cst);
     w.qlock.unlock();
-    if (!deterministic && idle_count_.load(std::memory_order_relaxed) > 0) wake_idle();
+    if (!deterministic && idle_mask_.load(std::memory_order_seq_cst) != 0) wake_idle();
 }
 
+// Wakes one parked worker, if any. Pairs with park(): a worker sets its idle bit before its
+// last look for work, a producer publishes work before reading the bits (both seq_cst), so
+// either the worker sees the work or the producer sees the bit.
 void runtime_impl::wake_idle() {
-    {
-        std::lock_guard l(idle_mutex_);
+    std::uint64_t mask = idle_mask_.load(std::memory_order_seq_cst);
+    while (mask) {
+        unsigned i = static_cast<unsigned>(__builtin_ctzll(mask));
+        if (idle_mask_.compare_exchange_weak(mask, mask & ~(std::uint64_t{1} << i), std::memory_order_seq_cst)) {
+            wake_worker(*workers[i]);
+            return;
+        }
     }
-    idle_cv_.notify_one();
+}
+
+void runtime_impl::wake_worker(worker& w) {
+    if (w.poller) {
+        w.poller->wake();
+        return;
+    }
+    std::lock_guard l(w.park_mutex);
+    w.notified = true;
+    w.park_cv.notify_one();
+}
+
+bool runtime_impl::any_work(const worker& w) const noexcept {
+    if (w.next || inject_len_.load(std::memory_order_seq_cst) > 0) return true;
+    if (w.index == 0 && pending_count_.load(std::memory_order_seq_cst) > 0) return true;
+    for (auto& v : workers)
+        if (v->qlen.load(std::memory_order_seq_cst) > 0) return true;
+    return false;
+}
+
+void runtime_impl::park(worker& w, std::int64_t deadline) {
+    std::uint64_t bit = w.index < 64 ? std::uint64_t{1} << w.index : 0;
+    if (bit) idle_mask_.fetch_or(bit, std::memory_order_seq_cst);
+    if (!any_work(w) && !(stopping_.load() && live_.load() == 0)) {
+        std::int64_t delta = deadline == INT64_MAX ? -1 : deadline - now_ns();
+        if (bit == 0 && delta < 0) delta = 1'000'000;  // unreachable by wake_idle: poll every ms
+        if (delta != 0) {
+            if (w.poller) {
+                w.poller->wait(std::chrono::nanoseconds(delta));
+            } else {
+                std::unique_lock l(w.park_mutex);
+                if (delta < 0) w.park_cv.wait(l, [&] { return w.notified; });
+                else w.park_cv.wait_for(l, std::chrono::nanoseconds(delta), [&] { return w.notified; });
+                w.notified = false;
+            }
+        }
+    }
+    if (bit) idle_mask_.fetch_and(~bit, std::memory_order_seq_cst);
 }
 
 void runtime_impl::make_runnable(process* p) {
@@ -291,7 +339,7 @@ void runtime_impl::make_runnable(process* p) {
         if (inject_tail_) inject_tail_->next_runnable = p;
         else inject_head_ = p;
         inject_tail_ = p;
-        inject_len_.fetch_add(1, std::memory_order_relaxed);
+        inject_len_.fetch_add(1, std::memory_order_seq_cst);
     }
     if (!deterministic) wake_idle();
 }
@@ -309,7 +357,7 @@ void runtime_impl::enqueue_new(process* p) {
         if (inject_tail_) inject_tail_->next_runnable = p;
         else inject_head_ = p;
         inject_tail_ = p;
-        inject_len_.fetch_add(1, std::memory_order_relaxed);
+        inject_len_.fetch_add(1, std::memory_order_seq_cst);
     }
     if (!deterministic) wake_idle();
 }
@@ -372,7 +420,7 @@ process* runtime_impl::take_injected(worker& w) {
         w.qtail = batch_tail;
         w.qlen.fetch_add(moved, std::memory_order_relaxed);
         w.qlock.unlock();
-        if (!deterministic && idle_count_.load(std::memory_order_relaxed) > 0) wake_idle();
+        if (!deterministic && idle_mask_.load(std::memory_order_seq_cst) != 0) wake_idle();
     }
     return first;
 }
@@ -430,12 +478,19 @@ void runtime_impl::worker_loop(worker& w) {
     tls_worker = &w;
     unsigned iter = 0;
     for (;;) {
-        if ((++iter & 15) == 0 && (w.timers.size() || pending_count_.load(std::memory_order_relaxed)))
+        ++iter;
+        if ((iter & 15) == 0 && (w.timers.size() || pending_count_.load(std::memory_order_relaxed)))
             fire_timers(w, now_ns());
+        // Sockets are polled now and then while processes run, and always before sleeping.
+        if (w.poller && (iter & 31) == 0) w.poller->poll();
         process* p = pick(w);
         if (p) {
             run_process(w, p);
             continue;
+        }
+        if (w.poller) {
+            w.poller->poll();
+            if (w.next || w.qlen.load(std::memory_order_relaxed)) continue;
         }
         if (w.timers.size() || pending_count_.load(std::memory_order_relaxed)) {
             fire_timers(w, now_ns());
@@ -451,21 +506,8 @@ void runtime_impl::worker_loop(worker& w) {
             }
         }
         if (found) continue;
-        std::unique_lock l(idle_mutex_);
         if (stopping_.load() && live_.load() == 0) break;
-        idle_count_.fetch_add(1);
-        bool work = inject_len_.load() > 0 || (w.index == 0 && pending_count_.load() > 0);
-        for (auto& v : workers) work = work || v->qlen.load() > 0;
-        if (!work) {
-            std::int64_t dl = next_deadline(w);
-            if (dl == INT64_MAX) {
-                idle_cv_.wait(l);
-            } else {
-                std::int64_t delta = dl - now_ns();
-                if (delta > 0) idle_cv_.wait_for(l, std::chrono::nanoseconds(delta));
-            }
-        }
-        idle_count_.fetch_sub(1);
+        park(w, next_deadline(w));
     }
     tls_worker = nullptr;
 }
@@ -906,6 +948,7 @@ bool runtime_impl::unregister_name(atom name) {
 }
 
 void runtime_impl::drop_name(process* p) {
+    if (p->name_plus1.load(std::memory_order_relaxed) == 0) return;
     std::unique_lock l(reg_mutex_);
     if (!p->name_plus1) return;
     auto it = names_.find(atom::from_index(p->name_plus1 - 1));
@@ -1030,8 +1073,7 @@ reference runtime_impl::send_after(std::int64_t delay_ns, const term& dest, term
         }
     }
     if (foreign && !deterministic) {
-        std::lock_guard l(idle_mutex_);
-        idle_cv_.notify_all();
+        wake_worker(*workers[0]);
     } else {
         w->timers.add(e);
     }

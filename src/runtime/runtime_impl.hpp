@@ -84,6 +84,11 @@ struct worker {
     timer_heap timers;
     std::mt19937_64 rng;
     std::uint64_t ticks = 0;
+    // Sleeping: on the poller if there is one, else on this condition variable.
+    std::unique_ptr<worker_poller> poller;
+    std::mutex park_mutex;
+    std::condition_variable park_cv;
+    bool notified = false;
 };
 
 extern thread_local worker* tls_worker;
@@ -162,6 +167,7 @@ public:
     std::atomic<std::uint32_t> node_index;  // atom index of the node name
     std::atomic<std::uint32_t> creation;
     remote_router* router = nullptr;
+    void* context = nullptr;
 
     std::vector<std::unique_ptr<worker>> workers;
     bool deterministic = false;
@@ -177,6 +183,9 @@ private:
     process* take_injected(worker& w);
     void push_local(worker& w, process* p);
     void wake_idle();
+    void wake_worker(worker& w);
+    void park(worker& w, std::int64_t deadline);
+    bool any_work(const worker& w) const noexcept;
     std::int64_t next_deadline(worker& w) const;
 
     slot* table_ = nullptr;
@@ -194,11 +203,10 @@ private:
     process* inject_tail_ = nullptr;
     std::atomic<std::size_t> inject_len_{0};
 
-    std::mutex idle_mutex_;
-    std::condition_variable idle_cv_;
-    std::atomic<int> idle_count_{0};
+    std::mutex idle_mutex_;  // wait_idle() and shutdown only
+    std::atomic<std::uint64_t> idle_mask_{0};  // bit i: worker i is parked (workers beyond 64 never park)
     std::atomic<bool> stopping_{false};
-    std::condition_variable all_done_cv_;
+    std::condition_variable all_done_cv_;  // wait_idle()
 
     std::mutex timers_mutex_;  // send_after references, and timers armed from foreign threads
     std::unordered_map<term, timer_entry*> timer_refs_;

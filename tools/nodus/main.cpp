@@ -8,10 +8,15 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     int status = 0;
     nodus::tools::add_term_commands(app, status);
+    nodus::tools::add_epmd_commands(app, status);
+    // Subcommands whose flags users type as erl and epmd take them (`-port 4370`).
+    const nodus::tools::erl_style_command erl_style[] = {{"epmd", nodus::tools::epmd_erl_flags()}};
+    nodus::tools::erl_style_argv args(argc, argv, erl_style);
     try {
-        app.parse(argc, argv);
+        app.parse(args.argc(), args.argv());
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // CLI11 prints the message (naming a wrong flag); any usage error exits 1, as epmd's does.
+        return app.exit(e) == 0 ? 0 : 1;
     }
     return status;
 }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -24,6 +25,18 @@
 
 namespace nodus {
 
+// An event source of one worker thread: polled between processes, slept on when the worker is
+// idle. The distribution layer installs one per worker (an asio::io_context), so that packets
+// from a socket are handled on the thread that then runs the processes they wake — a request
+// and its reply stay on one thread, with no cross-CPU wake-up in between.
+class worker_poller {
+public:
+    virtual ~worker_poller() = default;
+    virtual void poll() = 0;                                   // handle ready events, never block
+    virtual void wait(std::chrono::nanoseconds timeout) = 0;  // until an event, wake() or timeout (<0: none)
+    virtual void wake() = 0;                                   // from any thread
+};
+
 struct runtime_options {
     unsigned threads = 0;  // 0: one per hardware thread
     bool deterministic = false;
@@ -32,6 +45,8 @@ struct runtime_options {
     atom node = atoms::nonode_nohost;
     std::uint32_t creation = 0;
     std::uint32_t reductions_per_slice = 4000;
+    // Called once per worker (index 0..threads-1) at start-up; not used in deterministic mode.
+    std::function<std::unique_ptr<worker_poller>(unsigned worker)> poller_factory{};
 };
 
 class runtime {
@@ -75,6 +90,13 @@ public:
     void wait_idle();
 
     // ---- for the distribution layer ----
+    unsigned worker_count() const noexcept;
+    // An opaque pointer for the layer that owns this runtime (the node), so that code running
+    // in its processes can find it. The runtime never looks at it.
+    void set_context(void* ctx) noexcept;
+    void* context() const noexcept;
+    // The index of the worker running on this thread, or -1.
+    int current_worker() const noexcept;
     void set_remote_router(remote_router* r) noexcept;
     // Delivers a signal that arrived from another node to a local process or name.
     void deliver(remote_signal&& s);

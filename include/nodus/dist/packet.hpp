@@ -1,0 +1,207 @@
+// The packet layer of a distribution connection after the handshake (control.md §1, etf.md
+// §3-§5), sans I/O: packet payloads in, {control, payload} terms out, and back.
+//
+// Packet forms (the 4-byte length prefix and ticks are the connection's business on receive):
+//   112, 131 Control, [131 Payload]                      pass-through
+//   131, 68, AtomCacheHeader, Control, [Payload]         distribution header with atom cache
+//   131, 69, SeqId:64, FragId:64, AtomCacheHeader, ...   first fragment of a large message
+//   131, 70, SeqId:64, FragId:64, ...                    continuation fragment
+// Which forms are valid depends on the negotiated flags. As in OTP (erts external.c), the
+// header forms are used when DIST_HDR_ATOM_CACHE *or* FRAGMENTS was negotiated, pass-through
+// when neither was; fragments need FRAGMENTS. A packet of the other form means an incompatible
+// peer.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "nodus/base/bytes.hpp"
+#include "nodus/base/result.hpp"
+#include "nodus/etf/etf.hpp"
+#include "nodus/term/term.hpp"
+
+namespace nodus::dist {
+
+// One distribution message: the control tuple and, for some operations, a second term (the
+// message, exit reason or spawn argument list).
+struct dist_message {
+    term control;
+    std::optional<term> payload;
+    friend bool operator==(const dist_message&, const dist_message&) = default;
+};
+
+// Packet kinds: the first byte(s) of a packet payload.
+inline constexpr std::uint8_t pass_through = 112;
+inline constexpr std::uint8_t dist_header = 68;
+inline constexpr std::uint8_t dist_frag_header = 69;
+inline constexpr std::uint8_t dist_frag_cont = 70;
+
+// Whether the negotiated flags select the distribution header forms (else pass-through).
+bool uses_dist_header(std::uint64_t negotiated_flags) noexcept;
+
+enum class packet_errc : std::uint8_t {
+    empty,               // a zero-length packet (ticks must not be fed)
+    incompatible_peer,   // a packet form the negotiated flags do not allow
+    bad_header,          // malformed or truncated distribution header, unknown packet kind
+    bad_cache_ref,       // a cached-atom reference to an empty cache slot
+    bad_atom,            // an atom in the header: invalid text, atom table full, budget spent
+    unknown_sequence,    // a continuation fragment for no sequence in flight
+    duplicate_sequence,  // a first fragment for a sequence already in flight
+    fragment_order,      // a fragment id that does not count down by one (or is 0)
+    bad_term,            // the control or payload term does not decode (see etf_error)
+    trailing_data,       // bytes after the control and payload terms
+    too_large,           // a message above limits.max_message_size (or 4 GiB unfragmented)
+    too_many_sequences,  // more fragmented messages in flight than limits.max_sequences
+    buffer_full,         // buffered fragments would exceed limits.max_buffered_bytes
+    failed,              // an earlier packet failed; the reader must be reset
+};
+std::string_view to_string(packet_errc e) noexcept;
+
+struct packet_error {
+    packet_errc code;
+    std::string message;                   // what was wrong, for the log line closing the connection
+    std::optional<etf::error> etf_error{};  // for bad_term (and bad_atom from the term decoder)
+};
+
+struct packet_limits {
+    // Bytes of one message after its headers (control + payload, reassembled).
+    std::size_t max_message_size = std::size_t{128} << 20;
+    // Fragmented messages being reassembled at once on one connection.
+    std::size_t max_sequences = 256;
+    // Memory held for all partly received fragmented messages of one connection.
+    std::size_t max_buffered_bytes = std::size_t{256} << 20;
+};
+
+// Receive side, one per connection.
+//
+// States:
+//   ready   accepts packets; holds the receive atom cache (8 x 256 slots, filled by headers)
+//           and the fragmented sequences in flight (each a growing buffer and its header atoms)
+//   failed  after any error: every feed returns packet_errc::failed until reset()
+// reset() returns to ready with an empty cache and no sequences (connection loss).
+class packet_reader {
+public:
+    // base supplies the term decoder's limits, allow_new_atoms and atom_budget (shared with the
+    // header's atoms); its atom_refs and owner are set per packet.
+    explicit packet_reader(std::uint64_t negotiated_flags, packet_limits limits = {},
+                           etf::decode_options base = {});
+    ~packet_reader();
+    packet_reader(const packet_reader&) = delete;
+    packet_reader& operator=(const packet_reader&) = delete;
+    packet_reader(packet_reader&&) noexcept;
+    packet_reader& operator=(packet_reader&&) noexcept;
+
+    // One packet payload (the bytes after a non-zero length prefix). The message when it is
+    // complete; nullopt when a fragment was stored. owner, when given, is storage holding
+    // packet, so that large binaries of a non-fragmented message share it instead of copying.
+    // Binaries of a fragmented message share the reader's reassembly buffer.
+    result<std::optional<dist_message>, packet_error> feed(byte_span packet, byte_storage* owner = nullptr);
+
+    // Drops the atom cache and partial sequences; back to ready.
+    void reset() noexcept;
+
+    bool failed() const noexcept { return failed_; }
+    bool header_mode() const noexcept { return header_mode_; }
+    std::uint64_t flags() const noexcept { return flags_; }
+    std::size_t sequences_in_flight() const noexcept { return sequences_.size(); }
+    // Memory reserved for partial sequences (counted against limits.max_buffered_bytes).
+    std::size_t buffered_bytes() const noexcept { return buffered_; }
+    // The atom in receive cache slot (segment * 256 + index), if a header stored one.
+    std::optional<atom> cached_atom(std::size_t slot) const noexcept;
+
+private:
+    struct sequence;
+    using sequence_ptr = std::unique_ptr<sequence>;
+    static constexpr std::size_t cache_slots = 8 * 256;
+
+    result<std::optional<dist_message>, packet_error> feed_packet(byte_span packet, byte_storage* owner);
+    result<std::optional<dist_message>, packet_error> first_fragment(byte_reader& r, byte_storage* owner);
+    result<std::optional<dist_message>, packet_error> continuation(byte_reader& r);
+    result<std::optional<dist_message>, packet_error> complete(sequence_ptr seq);
+    bool read_atom_header(byte_reader& r, std::vector<atom>& refs, packet_error& err);
+    bool append(sequence& seq, byte_span bytes, packet_error& err);
+    result<dist_message, packet_error> decode_terms(byte_span body, std::span<const atom> refs,
+                                                    byte_storage* owner, bool with_magic);
+    void drop_sequences() noexcept;
+
+    std::uint64_t flags_;
+    bool header_mode_;
+    bool fragments_;
+    packet_limits limits_;
+    etf::decode_options base_;
+    bool failed_ = false;
+    std::array<std::uint32_t, cache_slots> cache_{};  // atom index + 1; 0 = empty
+    std::unordered_map<std::uint64_t, sequence_ptr> sequences_;
+    std::size_t buffered_ = 0;
+    std::vector<atom> refs_;  // scratch: the atoms of the current header
+};
+
+// ---- send side ----
+
+// One packet of an outgoing message, ready for gather I/O: write head, then body. head is the
+// 4-byte length prefix and the packet's header bytes; body is a slice of the encoded terms.
+// Both live in storage that keep_alive owns (shared by the packets of one message), so packets
+// may be queued separately and other messages sent between the fragments of a big one.
+struct outgoing_packet {
+    byte_span head;
+    byte_span body;
+    std::shared_ptr<const void> keep_alive;
+    std::size_t size() const noexcept { return head.size() + body.size(); }
+};
+
+struct outgoing_message {
+    std::vector<outgoing_packet> packets;  // one, or the fragments in order
+    // Bytes on the wire, length prefixes included.
+    std::size_t size() const noexcept;
+    // All packets concatenated (tests, simple writers).
+    std::vector<std::uint8_t> to_bytes() const;
+};
+
+inline constexpr std::size_t default_fragment_size = 64 * 1024;  // OTP's ERTS_DIST_FRAGMENT_SIZE
+
+// Send side, one per connection. Encodes each message once: the terms go into one buffer
+// (atoms in UTF-8, inline) and the packets slice it.
+//   - neither DIST_HDR_ATOM_CACHE nor FRAGMENTS: 112, 131 Control, [131 Payload]
+//   - otherwise: 131, 68, 0 (no atom cache refs), Control, [Payload]
+//   - FRAGMENTS and more than fragment_size bytes of terms: 131, 69, Seq, N, 0, Control,
+//     start of Payload, then 131, 70, Seq, N-1 ... 1 with the rest, fragment_size bytes each
+//     (the first fragment always holds the whole control term).
+// Stateless today. A sending-side atom cache would live here: an etf::atom_ref_sink passed to the
+// term encoder collects the atoms of a message, and the head of its first packet grows the cache
+// header (heads are separate from the body for that reason).
+class packet_writer {
+public:
+    explicit packet_writer(std::uint64_t negotiated_flags, std::size_t fragment_size = default_fragment_size);
+
+    // sequence_id identifies a fragmented message on the connection (only used when the message
+    // is fragmented; must then be non-zero, which OTP requires too). Fragmented messages of one
+    // sending process must not overlap; a per-connection counter starting at 1 satisfies that.
+    // Errors: too_large when an unfragmented packet would exceed the 32-bit length; bad_header
+    // for sequence_id 0 on a message that needs fragments.
+    result<outgoing_message, packet_error> encode(const term& control, const term* payload,
+                                                  std::uint64_t sequence_id) const;
+    result<outgoing_message, packet_error> encode(const dist_message& m, std::uint64_t sequence_id) const {
+        return encode(m.control, m.payload ? &*m.payload : nullptr, sequence_id);
+    }
+
+    std::uint64_t flags() const noexcept { return flags_; }
+    bool header_mode() const noexcept { return header_mode_; }
+    bool fragments() const noexcept { return fragments_; }
+    std::size_t fragment_size() const noexcept { return fragment_size_; }
+
+private:
+    std::uint64_t flags_;
+    bool header_mode_;
+    bool fragments_;
+    std::size_t fragment_size_;
+};
+
+}  // namespace nodus::dist

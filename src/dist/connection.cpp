@@ -1,0 +1,607 @@
+// One distribution connection: name lookup, TCP, the handshake, then framed packets both
+// ways, ticks, and what a lost connection means to the processes that used it.
+#include <cstring>
+
+#include "dist/node_impl.hpp"
+#include "nodus/etf/etf.hpp"
+#include "nodus/term/text.hpp"
+#include "runtime/runtime_impl.hpp"
+
+namespace nodus::detail {
+
+namespace {
+
+const atom a_net_tick_timeout{"net_tick_timeout"};
+const atom a_connection_closed{"connection_closed"};
+const atom a_disconnect{"disconnect"};
+const atom a_protocol_error{"protocol_error"};
+const atom a_spawn_reply{"spawn_reply"};
+
+constexpr std::size_t input_chunk = 256 * 1024;
+constexpr std::size_t write_budget = 1024 * 1024;  // bytes of bulk fragments per write
+constexpr std::size_t max_iov = 512;
+
+byte_storage* new_input(std::size_t n) { return byte_storage::allocate(n); }
+
+// A signal as the typed control message the wire carries.
+std::optional<dist::control_message> to_control(const remote_signal& s, const term& fallback_from) {
+    auto as_pid = [](const term& t, const term& fb) { return t.is_pid() ? t.as_pid() : fb.as_pid(); };
+    switch (s.kind) {
+        case signal_kind::message:
+            if (!s.to.is_pid()) return std::nullopt;
+            if (s.from.is_pid()) return dist::send_sender{s.from.as_pid(), s.to.as_pid(), s.payload, {}};
+            return dist::send{s.to.as_pid(), s.payload, {}};
+        case signal_kind::reg_send:
+            if (!s.to.is_atom()) return std::nullopt;
+            return dist::reg_send{as_pid(s.from, fallback_from), s.to.as_atom(), s.payload, {}};
+        case signal_kind::link: return dist::link{s.from.as_pid(), s.to.as_pid()};
+        case signal_kind::unlink: return dist::unlink_id{s.id, s.from.as_pid(), s.to.as_pid()};
+        case signal_kind::unlink_ack: return dist::unlink_id_ack{s.id, s.from.as_pid(), s.to.as_pid()};
+        case signal_kind::exit: return dist::exit{s.from.as_pid(), s.to.as_pid(), s.payload, {}};
+        case signal_kind::exit2: return dist::exit2{as_pid(s.from, fallback_from), s.to.as_pid(), s.payload, {}};
+        case signal_kind::monitor: return dist::monitor_p{s.from.as_pid(), s.to, s.ref.as_reference()};
+        case signal_kind::demonitor: return dist::demonitor_p{s.from.as_pid(), s.to, s.ref.as_reference()};
+        case signal_kind::monitor_exit:
+            return dist::monitor_p_exit{s.from, s.to.as_pid(), s.ref.as_reference(), s.payload};
+        case signal_kind::group_leader: return dist::group_leader{s.from.as_pid(), s.to.as_pid()};
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+connection::connection(node_impl& node, unsigned worker, bool initiator, atom peer)
+    : node_(node),
+      worker_(worker),
+      initiator_(initiator),
+      peer_(peer),
+      setup_timer_(node.pollers[worker]->context()),
+      tick_timer_(node.pollers[worker]->context()) {}
+
+connection::~connection() {
+    if (in_) in_->drop();
+}
+
+asio::io_context& connection::ctx() { return node_.pollers[worker_]->context(); }
+
+// ---------------------------------------------------------------------------------------------
+// Setting up
+
+void connection::start_outgoing() {
+    auto self = shared_from_this();
+    asio::post(ctx(), [self] {
+        node_impl& n = self->node_;
+        auto ok = dist::can_connect(n.mode, self->peer_);
+        if (!ok) {
+            n.log("cannot connect to " + std::string(self->peer_.name()) + ": " + ok.error().message);
+            self->close(ok.error().message, a_connection_closed);
+            return;
+        }
+        auto parts = dist::split_node_name(self->peer_.name());
+        std::string host(parts->host), alive(parts->alive);
+        self->arm_setup_timer();
+        auto connect_to = [self, host](std::uint16_t port) {
+            auto resolver = std::make_shared<asio::ip::tcp::resolver>(self->ctx());
+            resolver->async_resolve(
+                host, std::to_string(port), [self, resolver](const asio::error_code& ec, auto results) {
+                    if (ec) {
+                        self->close("cannot resolve the host: " + ec.message(), a_connection_closed);
+                        return;
+                    }
+                    auto sock = std::make_shared<asio::ip::tcp::socket>(self->ctx());
+                    asio::async_connect(*sock, results, [self, sock](const asio::error_code& ec2, const auto&) {
+                        if (ec2) {
+                            self->close("cannot connect: " + ec2.message(), a_connection_closed);
+                            return;
+                        }
+                        self->on_connected(std::move(*sock));
+                    });
+                });
+        };
+        if (n.cfg.no_epmd_port) {
+            connect_to(n.cfg.no_epmd_port);
+            return;
+        }
+        epmd::client_options eo;
+        eo.epmd_port = n.cfg.epmd_port;
+        eo.timeout = n.cfg.net_setuptime;
+        epmd::port_please(
+            self->ctx(), host, alive,
+            [self, connect_to](result<epmd::port_info, epmd::error> r) {
+                if (!r) {
+                    self->close("port mapper lookup failed: " + r.error().message(), a_connection_closed);
+                    return;
+                }
+                if (r->highest_version < 6) {
+                    self->close("the peer speaks an old distribution version (OTP 22 or older)", a_connection_closed);
+                    return;
+                }
+                connect_to(r->port);
+            },
+            eo);
+    });
+}
+
+void connection::start_incoming(asio::ip::tcp::socket sock) {
+    auto self = shared_from_this();
+    auto holder = std::make_shared<asio::ip::tcp::socket>(std::move(sock));
+    asio::post(ctx(), [self, holder] {
+        self->arm_setup_timer();
+        self->on_connected(std::move(*holder));
+    });
+}
+
+void connection::on_connected(asio::ip::tcp::socket sock) {
+    if (current() == state::closed) return;
+    sock_.emplace(std::move(sock));
+    asio::error_code ec;
+    sock_->set_option(asio::ip::tcp::no_delay(true), ec);
+    set_state(state::handshaking);
+    begin_handshake();
+}
+
+void connection::arm_setup_timer() {
+    setup_timer_.expires_after(node_.cfg.net_setuptime);
+    std::weak_ptr<connection> weak = shared_from_this();
+    setup_timer_.async_wait([weak](const asio::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self) return;
+        if (self->current() == state::up || self->current() == state::closed) return;
+        if (self->hs_) {
+            self->hs_->timeout();
+            self->handshake_progress();
+        } else {
+            self->close("connection setup timed out", a_connection_closed);
+        }
+    });
+}
+
+void connection::begin_handshake() {
+    auto self = shared_from_this();
+    auto cfg = node_.handshake_config_for(self, initiator_);
+    if (initiator_) {
+        hs_.emplace(dist::handshake::initiator(std::move(cfg), peer_));
+        hs_->start();
+    } else {
+        hs_.emplace(dist::handshake::acceptor(std::move(cfg)));
+    }
+    handshake_progress();
+}
+
+void connection::handshake_progress() {
+    if (current() == state::closed) return;
+    dist::handshake& hs = *hs_;
+    if (hs.awaiting_old_connection()) {
+        // We answered `alive` and the peer says its old connection is gone: tear ours down.
+        node_.disconnect(atom::existing(hs.peer_name_text()).value_or(atom()));
+        hs.old_connection_closed();
+    }
+    if (!hs.output().empty()) {
+        auto data = std::make_shared<std::vector<std::uint8_t>>(hs.take_output());
+        auto self = shared_from_this();
+        asio::async_write(*sock_, asio::buffer(*data), [self, data](const asio::error_code& ec, std::size_t) {
+            if (ec) {
+                self->hs_->closed();
+                if (self->hs_->failure()) {
+                    self->close("handshake: " + self->hs_->failure()->detail, a_connection_closed);
+                    return;
+                }
+            }
+            self->handshake_progress();
+        });
+        return;
+    }
+    if (hs.state() == dist::handshake_state::up) {
+        go_up(*hs.result(), hs.take_leftover());
+        return;
+    }
+    if (hs.state() == dist::handshake_state::failed) {
+        const auto& f = *hs.failure();
+        if (f.lost_race()) {
+            node_.connection_failed(shared_from_this(), atom("nok"));
+            close("", a_connection_closed);
+            return;
+        }
+        std::string who = initiator_ ? std::string(peer_.name()) : std::string(hs.peer_name_text());
+        close("handshake with " + (who.empty() ? std::string("a peer") : who) + " failed (" +
+                  std::string(dist::to_string(f.error)) + "): " + f.detail,
+              a_connection_closed);
+        return;
+    }
+    handshake_read();
+}
+
+void connection::handshake_read() {
+    hs_in_.resize(4096);
+    auto self = shared_from_this();
+    sock_->async_read_some(asio::buffer(hs_in_), [self](const asio::error_code& ec, std::size_t n) {
+        if (self->current() == state::closed) return;
+        if (ec) {
+            self->hs_->closed();
+        } else {
+            self->hs_->feed(byte_span(self->hs_in_.data(), n));
+        }
+        self->handshake_progress();
+    });
+}
+
+void connection::go_up(const dist::handshake_result& r, std::vector<std::uint8_t> leftover) {
+    setup_timer_.cancel();
+    peer_ = r.peer;
+    flags_ = r.flags;
+    visible_ = r.visible();
+    peer_creation_ = r.peer_creation;
+    atom_budget_ = node_.cfg.atom_budget_per_connection;
+    dist::packet_limits limits;
+    limits.max_message_size = node_.cfg.max_message_bytes;
+    etf::decode_options dec;
+    dec.atom_budget = &atom_budget_;
+    reader_.emplace(flags_, limits, dec);
+    writer_.emplace(flags_);
+    in_ = new_input(std::max(input_chunk, leftover.size()));
+    if (!leftover.empty()) std::memcpy(in_->mutable_data(), leftover.data(), leftover.size());
+    in_start_ = 0;
+    in_end_ = leftover.size();
+    set_state(state::up);
+    node_.connection_up(shared_from_this());
+    if (current() != state::up) return;  // lost to another connection meanwhile
+    arm_tick();
+    process_input();
+    if (current() == state::up) read_more();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving
+
+void connection::read_more() {
+    if (in_end_ == in_->size) {
+        // Full: process_input() made room unless a single packet is larger; it grew then.
+        close("input buffer full", a_protocol_error);
+        return;
+    }
+    auto self = shared_from_this();
+    sock_->async_read_some(asio::buffer(in_->mutable_data() + in_end_, in_->size - in_end_),
+                           [self](const asio::error_code& ec, std::size_t n) {
+                               if (self->current() != state::up) return;
+                               if (ec) {
+                                   self->close(ec == asio::error::eof ? "the peer closed the connection"
+                                                                      : "read failed: " + ec.message(),
+                                               a_connection_closed);
+                                   return;
+                               }
+                               self->in_end_ += n;
+                               self->read_ = true;
+                               self->process_input();
+                               if (self->current() == state::up) self->read_more();
+                           });
+}
+
+void connection::process_input() {
+    while (in_end_ - in_start_ >= 4) {
+        const std::uint8_t* p = in_->data + in_start_;
+        std::size_t len = byte_reader::get32(p);
+        if (len == 0) {  // tick
+            in_start_ += 4;
+            continue;
+        }
+        if (len > node_.cfg.max_message_bytes + 64 * 1024) {
+            close("packet of " + std::to_string(len) + " bytes is above the limit", a_protocol_error);
+            return;
+        }
+        if (in_end_ - in_start_ - 4 < len) {
+            // Incomplete: make room for the whole packet (one read can then fill it).
+            std::size_t have = in_end_ - in_start_;
+            std::size_t need = 4 + len;
+            if (in_start_ > 0 || need > in_->size) {
+                bool shared = in_->refs.load() > 1;  // decoded binaries point into it
+                if (shared || need > in_->size) {
+                    byte_storage* fresh = new_input(std::max(input_chunk, need));
+                    std::memcpy(fresh->mutable_data(), in_->data + in_start_, have);
+                    in_->drop();
+                    in_ = fresh;
+                } else {
+                    std::memmove(in_->mutable_data(), in_->data + in_start_, have);
+                }
+                in_start_ = 0;
+                in_end_ = have;
+            }
+            return;
+        }
+        byte_span payload(p + 4, len);
+        in_start_ += 4 + len;
+        if (!handle_packet(payload, in_)) return;
+        if (current() != state::up) return;
+    }
+    if (in_start_ == in_end_) {
+        // Empty: reuse the buffer from its start unless decoded binaries still point into it.
+        if (in_->refs.load() > 1) {
+            in_->drop();
+            in_ = new_input(input_chunk);
+        }
+        in_start_ = in_end_ = 0;
+    }
+}
+
+bool connection::handle_packet(byte_span payload, byte_storage* owner) {
+    auto r = reader_->feed(payload, owner);
+    if (!r) {
+        close("bad packet from " + std::string(peer_.name()) + ": " + r.error().message, a_protocol_error);
+        return false;
+    }
+    if (!*r) return true;  // a fragment
+    auto m = dist::decode_control(**r);
+    if (!m) {
+        close("bad control message from " + std::string(peer_.name()) + ": " + m.error().message, a_protocol_error);
+        return false;
+    }
+    dispatch(std::move(*m));
+    return true;
+}
+
+void connection::dispatch(dist::control_message&& m) {
+    runtime& rt = *node_.rt;
+    atom me = node_.name;
+    auto deliver = [&](remote_signal s) {
+        track(s, false);
+        rt.deliver(std::move(s));
+    };
+    std::visit(
+        [&](auto& msg) {
+            using T = std::decay_t<decltype(msg)>;
+            if constexpr (std::is_same_v<T, dist::send>) {
+                deliver({signal_kind::message, term(), msg.to, me, std::move(msg.message), {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::send_sender>) {
+                deliver({signal_kind::message, msg.from, msg.to, me, std::move(msg.message), {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::reg_send>) {
+                deliver({signal_kind::reg_send, msg.from, term(msg.to_name), me, std::move(msg.message), {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::link>) {
+                deliver({signal_kind::link, msg.from, msg.to, me, {}, {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::unlink>) {
+                deliver({signal_kind::unlink, msg.from, msg.to, me, {}, {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::unlink_id>) {
+                deliver({signal_kind::unlink, msg.from, msg.to, me, {}, {}, msg.id});
+            } else if constexpr (std::is_same_v<T, dist::unlink_id_ack>) {
+                deliver({signal_kind::unlink_ack, msg.from, msg.to, me, {}, {}, msg.id});
+            } else if constexpr (std::is_same_v<T, dist::exit>) {
+                deliver({signal_kind::exit, msg.from, msg.to, me, std::move(msg.reason), {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::exit2>) {
+                deliver({signal_kind::exit2, msg.from, msg.to, me, std::move(msg.reason), {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::monitor_p>) {
+                deliver({signal_kind::monitor, msg.from, msg.target, me, {}, msg.ref, 0});
+            } else if constexpr (std::is_same_v<T, dist::demonitor_p>) {
+                deliver({signal_kind::demonitor, msg.from, msg.target, me, {}, msg.ref, 0});
+            } else if constexpr (std::is_same_v<T, dist::monitor_p_exit>) {
+                deliver({signal_kind::monitor_exit, msg.from, msg.to, me, std::move(msg.reason), msg.ref, 0});
+            } else if constexpr (std::is_same_v<T, dist::group_leader>) {
+                deliver({signal_kind::group_leader, msg.leader, msg.target, me, {}, {}, 0});
+            } else if constexpr (std::is_same_v<T, dist::spawn_request>) {
+                node_.on_spawn_request(shared_from_this(), std::move(msg));
+            } else if constexpr (std::is_same_v<T, dist::spawn_reply>) {
+                // {spawn_reply, ReqId, ok, Pid} | {spawn_reply, ReqId, error, Reason}, as OTP delivers it.
+                bool ok = msg.result.is_pid();
+                rt.send(msg.to, tuple(a_spawn_reply, msg.req_id, ok ? atoms::ok : atoms::error, msg.result));
+            } else if constexpr (std::is_same_v<T, dist::alias_send>) {
+                // Process aliases are not implemented: nothing here ever handed one out.
+            }
+        },
+        m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
+bool connection::send(const remote_signal& s) {
+    if (current() != state::up) return false;
+    auto m = to_control(s, node_.anonymous_sender());
+    if (!m) return true;  // nothing to send (not addressable)
+    track(s, true);
+    return send_control(*m, s.from);
+}
+
+bool connection::send_control(const dist::control_message& m, const term& sender) {
+    if (current() != state::up) return false;
+    dist::dist_message dm = dist::encode_control(m, flags_);
+    std::uint64_t seq;
+    {
+        std::lock_guard l(out_mutex_);
+        seq = next_sequence_++;
+    }
+    auto om = writer_->encode(dm, seq);
+    if (!om) {
+        node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
+        return true;
+    }
+    enqueue(std::move(*om), sender);
+    return true;
+}
+
+void connection::enqueue(dist::outgoing_message&& m, const term& sender, bool urgent) {
+    std::lock_guard l(out_mutex_);
+    if (current() == state::closed) return;
+    std::uintptr_t key = sender.raw();
+    auto it = bulk_senders_.find(key);
+    bool bulk = !urgent && (m.packets.size() > 1 || (it != bulk_senders_.end() && it->second > 0));
+    if (bulk) {
+        bulk_.push_back({std::move(m), 0, key});
+        ++bulk_senders_[key];
+    } else {
+        normal_.push_back({std::move(m), 0, key});
+    }
+    if (!flush_scheduled_ && !writing_) {
+        flush_scheduled_ = true;
+        asio::post(ctx(), [self = shared_from_this()] { self->flush(); });
+    }
+}
+
+void connection::flush() {
+    std::unique_lock l(out_mutex_);
+    flush_scheduled_ = false;
+    if (writing_ || current() != state::up) return;
+    iov_.clear();
+    in_flight_.clear();
+    std::size_t bytes = 0;
+    auto add = [&](dist::outgoing_packet& p) {
+        if (!p.head.empty()) iov_.emplace_back(p.head.data(), p.head.size());
+        if (!p.body.empty()) iov_.emplace_back(p.body.data(), p.body.size());
+        in_flight_.push_back(p.keep_alive);
+        bytes += p.size();
+    };
+    // Small messages first, then bulk fragments up to the budget, re-checking for small ones
+    // after each fragment so they never wait behind more than one write.
+    while (iov_.size() + 2 < max_iov) {
+        if (!normal_.empty()) {
+            queued& q = normal_.front();
+            for (; q.next_packet < q.msg.packets.size() && iov_.size() + 2 < max_iov; ++q.next_packet)
+                add(q.msg.packets[q.next_packet]);
+            if (q.next_packet == q.msg.packets.size()) normal_.pop_front();
+            continue;
+        }
+        if (bulk_.empty() || bytes >= write_budget) break;
+        queued& q = bulk_.front();
+        add(q.msg.packets[q.next_packet++]);
+        if (q.next_packet == q.msg.packets.size()) {
+            auto it = bulk_senders_.find(q.sender);
+            if (it != bulk_senders_.end() && --it->second == 0) bulk_senders_.erase(it);
+            bulk_.pop_front();
+        }
+    }
+    if (iov_.empty()) return;
+    writing_ = true;
+    l.unlock();
+    auto self = shared_from_this();
+    asio::async_write(*sock_, iov_, [self](const asio::error_code& ec, std::size_t) {
+        std::unique_lock lk(self->out_mutex_);
+        self->writing_ = false;
+        self->in_flight_.clear();
+        self->wrote_ = true;
+        bool more = !self->normal_.empty() || !self->bulk_.empty();
+        lk.unlock();
+        if (ec) {
+            self->close("write failed: " + ec.message(), a_connection_closed);
+            return;
+        }
+        if (more) self->flush();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ticks (control.md §3)
+
+void connection::arm_tick() {
+    auto interval = node_.cfg.net_ticktime / std::max(1u, node_.cfg.net_tickintensity);
+    tick_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(interval));
+    std::weak_ptr<connection> weak = shared_from_this();
+    tick_timer_.async_wait([weak](const asio::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->current() != state::up) return;
+        self->on_tick();
+    });
+}
+
+void connection::on_tick() {
+    bool got = read_;
+    read_ = false;
+    silent_ticks_ = got ? 0 : silent_ticks_ + 1;
+    if (silent_ticks_ >= std::max(1u, node_.cfg.net_tickintensity)) {
+        node_.log("node " + std::string(peer_.name()) + " not responding (net_tick_timeout)");
+        close("net_tick_timeout", a_net_tick_timeout);
+        return;
+    }
+    // Write something every interval; towards hidden peers also whenever they were silent
+    // (old C nodes only tick in reply).
+    if (!wrote_.exchange(false) || (!visible_ && !got)) {
+        static const std::array<std::uint8_t, 4> tick_bytes{0, 0, 0, 0};
+        dist::outgoing_message tick;
+        tick.packets.push_back({byte_span(tick_bytes.data(), 4), {}, nullptr});
+        enqueue(std::move(tick), term(), true);
+    }
+    arm_tick();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links and monitors across the connection
+
+void connection::track(const remote_signal& s, bool outgoing) {
+    // local/remote sides of the pair, from this node's point of view
+    switch (s.kind) {
+        case signal_kind::link: {
+            const term& local = outgoing ? s.from : s.to;
+            const term& remote = outgoing ? s.to : s.from;
+            std::lock_guard l(track_mutex_);
+            if (link_keys_.insert({local.raw(), remote.raw()}).second) links_.emplace_back(local, remote);
+            break;
+        }
+        case signal_kind::monitor: {
+            std::lock_guard l(track_mutex_);
+            if (outgoing) monitors_out_[s.ref] = s.from;
+            else monitors_in_[s.ref] = {s.to, s.from};
+            break;
+        }
+        case signal_kind::demonitor:
+        case signal_kind::monitor_exit: {
+            std::lock_guard l(track_mutex_);
+            bool watcher_side_out = (s.kind == signal_kind::demonitor) == outgoing;
+            if (watcher_side_out) monitors_out_.erase(s.ref);
+            else monitors_in_.erase(s.ref);
+            break;
+        }
+        default: break;
+    }
+}
+
+void connection::close(std::string reason, atom nodedown_reason) {
+    auto self = shared_from_this();
+    auto run = [self, reason = std::move(reason), nodedown_reason] {
+        state before = self->current();
+        if (before == state::closed) return;
+        self->set_state(state::closed);
+        if (!reason.empty()) self->node_.log(reason);
+        self->setup_timer_.cancel();
+        self->tick_timer_.cancel();
+        if (self->sock_) {
+            asio::error_code ec;
+            self->sock_->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+            self->sock_->close(ec);
+        }
+        {
+            std::lock_guard l(self->out_mutex_);
+            self->normal_.clear();
+            self->bulk_.clear();
+            self->bulk_senders_.clear();
+        }
+        if (before == state::up) {
+            self->run_down_actions(nodedown_reason);
+            self->node_.connection_down(self, nodedown_reason);
+        } else {
+            self->node_.connection_failed(self, nodedown_reason);
+        }
+        if (self->reader_) self->reader_->reset();
+    };
+    if (node_.rt && node_.rt->current_worker() == static_cast<int>(worker_)) run();
+    else asio::post(ctx(), std::move(run));
+}
+
+void connection::run_down_actions(atom) {
+    // control.md §6: links get noconnection, monitors held here get DOWN noconnection,
+    // monitors held by the peer on our processes are dropped.
+    std::vector<std::pair<term, term>> links;
+    std::unordered_map<term, term> out;
+    std::unordered_map<term, std::pair<term, term>> in;
+    {
+        std::lock_guard l(track_mutex_);
+        links.swap(links_);
+        link_keys_.clear();
+        out.swap(monitors_out_);
+        in.swap(monitors_in_);
+    }
+    runtime& rt = *node_.rt;
+    term noconnection(atoms::noconnection);
+    for (auto& [local, remote] : links)
+        rt.deliver({signal_kind::exit, remote, local, node_.name, noconnection, {}, 0});
+    for (auto& [ref, watcher] : out)
+        rt.deliver({signal_kind::monitor_exit, term(), watcher, node_.name, noconnection, ref, 0});
+    for (auto& [ref, pair] : in)
+        rt.deliver({signal_kind::demonitor, pair.second, pair.first, node_.name, {}, ref, 0});
+}
+
+}  // namespace nodus::detail

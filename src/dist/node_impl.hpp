@@ -1,0 +1,231 @@
+// Internal: the distributed node — connection table, connections, and the router between the
+// runtime and the wire.
+//
+// Threads: a control thread runs the node's own io_context (port mapper, listener, name
+// lookups, connect); each runtime worker runs an io_context through its poller, and every
+// connection lives on one worker: its socket handlers run there and deliver signals there,
+// so the processes they wake run on the same thread (and their replies are written from it).
+//
+// Peer entry states (one per peer node name in the table):
+//   pending  — no connection up yet: outgoing attempt in progress and/or an incoming handshake;
+//              signals for the peer wait in the entry's queue
+//   up       — one connection carries all traffic (exactly one per peer)
+//   (removed when the last attempt fails or the connection goes down; queued signals then
+//    fail as on a lost connection: links and monitors get noconnection, messages vanish)
+//
+// Connection states: connecting (name lookup, TCP connect) → handshaking → up → closed.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "dist/asio_poller.hpp"
+#include "nodus/dist/control.hpp"
+#include "nodus/dist/cookie.hpp"
+#include "nodus/dist/handshake.hpp"
+#include "nodus/dist/node_name.hpp"
+#include "nodus/dist/packet.hpp"
+#include "nodus/epmd/client.hpp"
+#include "nodus/epmd/server.hpp"
+#include "nodus/node/node.hpp"
+
+namespace nodus::detail {
+
+class node_impl;
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    enum class state : std::uint8_t { connecting, handshaking, up, closed };
+
+    connection(node_impl& node, unsigned worker, bool initiator, atom peer);
+    ~connection();
+
+    // Initiator: look the peer up and connect (runs on the connection's worker).
+    void start_outgoing();
+    // Acceptor: the socket was accepted (on the control thread) for this worker.
+    void start_incoming(asio::ip::tcp::socket sock);
+
+    // Any thread. Queues an encoded message; returns false once the connection is closed.
+    bool send(const remote_signal& s);
+    bool send_control(const dist::control_message& m, const term& sender);
+    // Any thread: close with a reason (logged); runs the down actions once.
+    void close(std::string reason, atom nodedown_reason);
+
+    atom peer() const noexcept { return peer_; }
+    state current() const noexcept { return state_.load(); }
+    bool visible() const noexcept { return visible_; }
+    bool initiator() const noexcept { return initiator_; }
+    std::uint64_t flags() const noexcept { return flags_; }
+    unsigned worker() const noexcept { return worker_; }
+    // Records links/monitors that cross this connection, so that its loss can be reported.
+    void track(const remote_signal& s, bool outgoing);
+
+private:
+    struct queued {
+        dist::outgoing_message msg;
+        std::size_t next_packet = 0;
+        std::uintptr_t sender = 0;
+    };
+    asio::io_context& ctx();
+    void set_state(state s) { state_.store(s); }
+    void on_connected(asio::ip::tcp::socket sock);
+    void begin_handshake();
+    void arm_setup_timer();
+    void handshake_read();
+    void handshake_write_then(std::function<void()> next);
+    void handshake_progress();
+    void go_up(const dist::handshake_result& r, std::vector<std::uint8_t> leftover);
+    void read_more();
+    void process_input();
+    bool handle_packet(byte_span payload, byte_storage* owner);
+    void dispatch(dist::control_message&& m);
+    void schedule_flush();
+    void flush();
+    void arm_tick();
+    void on_tick();
+    void enqueue(dist::outgoing_message&& m, const term& sender, bool urgent = false);
+    void run_down_actions(atom reason);
+
+    node_impl& node_;
+    unsigned worker_;
+    bool initiator_;
+    atom peer_;
+    std::atomic<state> state_{state::connecting};
+    std::optional<asio::ip::tcp::socket> sock_;
+    asio::steady_timer setup_timer_;
+    asio::steady_timer tick_timer_;
+    std::optional<dist::handshake> hs_;
+    std::vector<std::uint8_t> hs_in_;
+    std::uint64_t flags_ = 0;
+    bool visible_ = false;
+    std::uint32_t peer_creation_ = 0;
+    std::optional<dist::packet_reader> reader_;
+    std::optional<dist::packet_writer> writer_;
+    std::size_t atom_budget_ = 0;
+
+    // Input buffer: shared storage so that decoded binaries can point into it.
+    byte_storage* in_ = nullptr;
+    std::size_t in_start_ = 0, in_end_ = 0;
+
+    // Output: messages in order; a fragmented message from one sender keeps that sender's later
+    // messages behind it, while other senders' messages pass between its fragments.
+    std::mutex out_mutex_;
+    std::deque<queued> normal_;
+    std::deque<queued> bulk_;
+    std::unordered_map<std::uintptr_t, unsigned> bulk_senders_;  // sender word -> messages in bulk_
+    bool flush_scheduled_ = false;
+    bool writing_ = false;
+    std::vector<asio::const_buffer> iov_;
+    std::vector<std::shared_ptr<const void>> in_flight_;
+    std::uint64_t next_sequence_ = 1;
+
+    // Ticks.
+    std::atomic<bool> wrote_{false};
+    bool read_ = false;
+    unsigned silent_ticks_ = 0;
+
+    // Links and monitors across this connection (for noconnection on loss).
+    std::mutex track_mutex_;
+    std::set<std::pair<std::uintptr_t, std::uintptr_t>> link_keys_;
+    std::vector<std::pair<term, term>> links_;  // (local, remote)
+    std::unordered_map<term, term> monitors_out_;  // ref -> local watcher
+    std::unordered_map<term, std::pair<term, term>> monitors_in_;  // ref -> (local target, remote watcher)
+    std::once_flag down_once_;
+    std::string close_reason_;
+};
+
+struct peer_entry {
+    std::shared_ptr<connection> up;                     // the connection carrying traffic
+    std::vector<std::shared_ptr<connection>> attempts;  // handshakes in progress
+    std::vector<remote_signal> pending;                 // signals waiting for `up`
+    std::vector<std::pair<term, term>> up_waiters;      // (pid, ref) waiting for a result
+    bool lost_race = false;  // our attempt said nok: the peer's own connection is coming
+};
+
+class node_impl final : public remote_router {
+public:
+    explicit node_impl(node_config cfg);
+    ~node_impl() override;
+
+    result<void, node_error> start();
+    void stop();
+
+    // remote_router
+    void route(remote_signal&& s) override;
+
+    // Connection table (any thread).
+    std::shared_ptr<connection> connect(atom peer);  // existing or new outgoing attempt
+    void connection_up(const std::shared_ptr<connection>& c);
+    void connection_failed(const std::shared_ptr<connection>& c, atom reason);
+    void connection_down(const std::shared_ptr<connection>& c, atom reason);
+    dist::accept_status status_for(const dist::peer_hello& hello, const std::shared_ptr<connection>& c);
+    bool disconnect(atom peer);
+    std::vector<atom> nodes(node_kind kind) const;
+    // Notifies `waiter` with {Ref, true|false} when the peer is up or unreachable.
+    void when_connected(atom peer, term waiter, term ref);
+    void monitor_nodes(const term& subscriber, bool on, bool with_info);
+    void monitor_node(const term& subscriber, atom peer, bool on);
+
+    dist::handshake_config handshake_config_for(const std::shared_ptr<connection>& c, bool initiator);
+    // A pid to name as the sender when a signal has none (sent from outside any process).
+    const term& anonymous_sender() const noexcept { return net_kernel_pid; }
+    // SPAWN_REQUEST from a peer (services answer it).
+    void on_spawn_request(const std::shared_ptr<connection>& c, dist::spawn_request&& req);
+    void log(std::string_view line);
+    bool allowed(std::string_view peer) const;
+    std::uint32_t next_worker() noexcept;
+
+    node_config cfg;
+    dist::naming_mode mode;
+    atom name;
+    std::uint32_t creation = 0;
+    dist::cookie_store cookies;
+    std::unique_ptr<runtime> rt;
+    std::vector<dist::asio_poller*> pollers;  // owned by the runtime's workers
+
+    asio::io_context control;
+    std::thread control_thread;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> control_guard;
+    std::optional<asio::ip::tcp::acceptor> acceptor;
+    std::uint16_t port = 0;
+    std::unique_ptr<epmd::server> embedded_epmd;
+    epmd::registration registration;
+    std::atomic<std::size_t> handshakes{0};
+    std::atomic<bool> stopping{false};
+    std::atomic<std::uint32_t> rr{0};
+    term net_kernel_pid;
+
+private:
+    void accept_next();
+    void fail_pending(std::vector<remote_signal>& pending, atom reason);
+    void notify_waiters(std::vector<std::pair<term, term>>& waiters, bool ok);
+    void fire_node_monitors(atom peer);
+    void node_event(atom peer, bool up, bool visible, atom reason);
+
+    mutable std::mutex table_mutex_;
+    std::unordered_map<atom, peer_entry> table_;
+
+    std::mutex subs_mutex_;
+    struct subscriber {
+        term pid;
+        bool info;
+    };
+    std::vector<subscriber> node_subscribers_;
+    std::unordered_multimap<atom, term> node_monitors_;
+};
+
+// The node a runtime belongs to (set as the runtime's context), or nullptr.
+node_impl* node_of(runtime_impl* rt) noexcept;
+
+}  // namespace nodus::detail

@@ -1,0 +1,547 @@
+// Packet layer of a distribution connection: pass-through, distribution header with atom cache,
+// fragments. See include/nodus/dist/packet.hpp and docs/protocols/distribution-packets.md.
+#include "nodus/dist/packet.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+#include "nodus/dist/flags.hpp"
+
+namespace nodus::dist {
+
+namespace {
+
+constexpr std::uint32_t max_packet_length = std::numeric_limits<std::uint32_t>::max();
+
+// Reassembly buffer of a fragmented message: byte_storage whose block can grow while only the
+// reader holds it, so that the decoded binaries can share it afterwards (decode_options::owner).
+struct growing_storage : byte_storage {
+    std::size_t capacity = 0;
+
+    static growing_storage* create(std::size_t capacity) {
+        auto* s = new growing_storage;
+        void* block = std::malloc(capacity == 0 ? 1 : capacity);
+        if (!block) {
+            delete s;
+            throw std::bad_alloc();
+        }
+        s->data = static_cast<const std::uint8_t*>(block);
+        s->size = 0;
+        s->capacity = capacity;
+        s->release = [](byte_storage* self) noexcept {
+            auto* g = static_cast<growing_storage*>(self);
+            std::free(g->mutable_data());
+            delete g;
+        };
+        return s;
+    }
+
+    // Only while unshared.
+    void grow(std::size_t new_capacity) {
+        void* block = std::realloc(mutable_data(), new_capacity);
+        if (!block) throw std::bad_alloc();
+        data = static_cast<const std::uint8_t*>(block);
+        capacity = new_capacity;
+    }
+};
+
+std::size_t saturating_mul(std::size_t a, std::uint64_t b) noexcept {
+    if (a == 0 || b == 0) return 0;
+    if (b > std::numeric_limits<std::size_t>::max() / a) return std::numeric_limits<std::size_t>::max();
+    return a * static_cast<std::size_t>(b);
+}
+
+unexpected<packet_error> fail(packet_errc code, std::string message) {
+    return unexpected(packet_error{code, std::move(message)});
+}
+
+}  // namespace
+
+std::string_view to_string(packet_errc e) noexcept {
+    switch (e) {
+        case packet_errc::empty: return "empty packet";
+        case packet_errc::incompatible_peer: return "incompatible peer";
+        case packet_errc::bad_header: return "malformed distribution header";
+        case packet_errc::bad_cache_ref: return "reference to an empty atom cache slot";
+        case packet_errc::bad_atom: return "bad atom in distribution header";
+        case packet_errc::unknown_sequence: return "fragment of an unknown sequence";
+        case packet_errc::duplicate_sequence: return "sequence already in flight";
+        case packet_errc::fragment_order: return "fragment out of order";
+        case packet_errc::bad_term: return "undecodable term";
+        case packet_errc::trailing_data: return "trailing data after the message";
+        case packet_errc::too_large: return "message too large";
+        case packet_errc::too_many_sequences: return "too many fragmented messages in flight";
+        case packet_errc::buffer_full: return "fragment buffer limit reached";
+        case packet_errc::failed: return "reader failed earlier";
+    }
+    return "?";
+}
+
+bool uses_dist_header(std::uint64_t negotiated_flags) noexcept {
+    return (negotiated_flags & (dflag::dist_hdr_atom_cache | dflag::fragments)) != 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// packet_reader
+
+struct packet_reader::sequence {
+    std::uint64_t id = 0;
+    std::uint64_t next_fragment = 0;  // the fragment id expected next
+    growing_storage* buffer = nullptr;  // one reference, ours
+    std::vector<atom> refs;             // the atoms of the first fragment's header
+
+    ~sequence() {
+        if (buffer) buffer->drop();
+    }
+};
+
+packet_reader::packet_reader(std::uint64_t negotiated_flags, packet_limits limits, etf::decode_options base)
+    : flags_(negotiated_flags),
+      header_mode_(uses_dist_header(negotiated_flags)),
+      fragments_((negotiated_flags & dflag::fragments) != 0),
+      limits_(limits),
+      base_(base) {
+    base_.atom_refs = {};
+    base_.owner = nullptr;
+}
+
+packet_reader::~packet_reader() = default;
+packet_reader::packet_reader(packet_reader&&) noexcept = default;
+packet_reader& packet_reader::operator=(packet_reader&&) noexcept = default;
+
+void packet_reader::drop_sequences() noexcept {
+    sequences_.clear();
+    buffered_ = 0;
+}
+
+void packet_reader::reset() noexcept {
+    drop_sequences();
+    cache_.fill(0);
+    failed_ = false;
+}
+
+std::optional<atom> packet_reader::cached_atom(std::size_t slot) const noexcept {
+    if (slot >= cache_slots || cache_[slot] == 0) return std::nullopt;
+    return atom::from_index(cache_[slot] - 1);
+}
+
+result<std::optional<dist_message>, packet_error> packet_reader::feed(byte_span packet, byte_storage* owner) {
+    if (failed_) {
+        return fail(packet_errc::failed, "the packet reader failed on an earlier packet; the connection must be closed");
+    }
+    auto r = feed_packet(packet, owner);
+    if (!r) failed_ = true;
+    return r;
+}
+
+result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byte_span packet, byte_storage* owner) {
+    byte_reader r(packet);
+    std::uint8_t first;
+    if (!r.u8(first)) return fail(packet_errc::empty, "empty packet (ticks are not distribution messages)");
+
+    if (first == pass_through) {
+        if (header_mode_) {
+            return fail(packet_errc::incompatible_peer,
+                        "pass-through packet (112) on a connection that negotiated a distribution header "
+                        "(DIST_HDR_ATOM_CACHE or FRAGMENTS)");
+        }
+        byte_span body = r.rest();
+        if (body.size() > limits_.max_message_size) {
+            return fail(packet_errc::too_large, fmt::format("message of {} bytes exceeds the limit of {} bytes",
+                                                            body.size(), limits_.max_message_size));
+        }
+        auto m = decode_terms(body, {}, owner, true);
+        if (!m) return unexpected(std::move(m).error());
+        return std::optional<dist_message>(std::move(*m));
+    }
+    if (first != etf::version_magic) {
+        return fail(header_mode_ ? packet_errc::bad_header : packet_errc::incompatible_peer,
+                    fmt::format("packet starts with {}, expected {}", first, header_mode_ ? 131 : 112));
+    }
+    if (!header_mode_) {
+        return fail(packet_errc::incompatible_peer,
+                    "distribution header (131) on a pass-through connection (neither DIST_HDR_ATOM_CACHE nor "
+                    "FRAGMENTS negotiated)");
+    }
+    std::uint8_t kind;
+    if (!r.u8(kind)) return fail(packet_errc::bad_header, "packet ends after 131");
+    switch (kind) {
+        case dist_header: {
+            packet_error err;
+            if (!read_atom_header(r, refs_, err)) return unexpected(std::move(err));
+            byte_span body = r.rest();
+            if (body.size() > limits_.max_message_size) {
+                return fail(packet_errc::too_large, fmt::format("message of {} bytes exceeds the limit of {} bytes",
+                                                                body.size(), limits_.max_message_size));
+            }
+            auto m = decode_terms(body, refs_, owner, false);
+            if (!m) return unexpected(std::move(m).error());
+            return std::optional<dist_message>(std::move(*m));
+        }
+        case dist_frag_header:
+        case dist_frag_cont: {
+            if (!fragments_) {
+                return fail(packet_errc::incompatible_peer,
+                            fmt::format("fragment (131,{}) on a connection that did not negotiate FRAGMENTS", kind));
+            }
+            if (kind == dist_frag_header) return first_fragment(r, owner);
+            return continuation(r);
+        }
+        default:
+            return fail(packet_errc::bad_header, fmt::format("unknown distribution header kind 131,{}", kind));
+    }
+}
+
+bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, packet_error& err) {
+    refs.clear();
+    auto bad = [&](packet_errc code, std::string message) {
+        err = packet_error{code, std::move(message)};
+        return false;
+    };
+    std::uint8_t n;
+    if (!r.u8(n)) return bad(packet_errc::bad_header, "distribution header ends before NumberOfAtomCacheRefs");
+    if (n == 0) return true;
+    byte_span flags;
+    if (!r.bytes(n / 2 + 1, flags)) {
+        return bad(packet_errc::bad_header, fmt::format("distribution header ends inside the flags of {} refs", n));
+    }
+    auto nibble = [&](std::size_t i) { return (flags[i / 2] >> ((i & 1) * 4)) & 0xF; };
+    bool long_atoms = (nibble(n) & 1) != 0;
+    refs.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        unsigned f = static_cast<unsigned>(nibble(i));
+        std::uint8_t index;
+        if (!r.u8(index)) return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
+        std::size_t slot = (f & 7) * 256 + index;
+        if ((f & 8) == 0) {
+            if (cache_[slot] == 0) {
+                return bad(packet_errc::bad_cache_ref,
+                           fmt::format("ref {} names atom cache slot {}:{}, which holds no atom", i, f & 7, index));
+            }
+            refs.push_back(atom::from_index(cache_[slot] - 1));
+            continue;
+        }
+        std::size_t len;
+        if (long_atoms) {
+            std::uint16_t l;
+            if (!r.u16(l)) return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
+            len = l;
+        } else {
+            std::uint8_t l;
+            if (!r.u8(l)) return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
+            len = l;
+        }
+        byte_span text;
+        if (!r.bytes(len, text)) {
+            return bad(packet_errc::bad_header, fmt::format("distribution header ends in the text of ref {}", i));
+        }
+        std::string_view name = as_chars(text);
+        std::optional<atom> a;
+        bool counted = !base_.allow_new_atoms || base_.atom_budget != nullptr;
+        if (counted) a = atom::existing(name);
+        if (!a) {
+            if (counted && (!base_.allow_new_atoms || *base_.atom_budget == 0)) {
+                return bad(packet_errc::bad_atom,
+                           fmt::format("ref {}: new atom not allowed (atom budget spent)", i));
+            }
+            auto made = atom::make(name);
+            if (!made) {
+                return bad(packet_errc::bad_atom, fmt::format("ref {}: {}", i, to_string(made.error())));
+            }
+            if (base_.atom_budget) --*base_.atom_budget;
+            a = *made;
+        }
+        cache_[slot] = a->index() + 1;
+        refs.push_back(*a);
+    }
+    return true;
+}
+
+result<std::optional<dist_message>, packet_error> packet_reader::first_fragment(byte_reader& r, byte_storage* owner) {
+    std::uint64_t seq_id, frag_id;
+    if (!r.u64(seq_id) || !r.u64(frag_id)) return fail(packet_errc::bad_header, "first fragment header truncated");
+    if (frag_id == 0) {
+        return fail(packet_errc::fragment_order, fmt::format("first fragment of sequence {:#x} has fragment id 0", seq_id));
+    }
+    if (sequences_.count(seq_id)) {
+        return fail(packet_errc::duplicate_sequence,
+                    fmt::format("first fragment of sequence {:#x}, which is already in flight", seq_id));
+    }
+    packet_error err;
+    if (!read_atom_header(r, refs_, err)) return unexpected(std::move(err));
+    byte_span body = r.rest();
+    if (body.size() > limits_.max_message_size) {
+        return fail(packet_errc::too_large, fmt::format("message of at least {} bytes exceeds the limit of {} bytes",
+                                                        body.size(), limits_.max_message_size));
+    }
+    if (frag_id == 1) {  // a sequence of one fragment: a complete message
+        auto m = decode_terms(body, refs_, owner, false);
+        if (!m) return unexpected(std::move(m).error());
+        return std::optional<dist_message>(std::move(*m));
+    }
+    if (sequences_.size() >= limits_.max_sequences) {
+        return fail(packet_errc::too_many_sequences,
+                    fmt::format("more than {} fragmented messages in flight", limits_.max_sequences));
+    }
+    // Senders cut every fragment but the last to one size, so fragments x first size is an upper
+    // bound of the whole (OTP); reserve that, within the limits, to append without moving.
+    std::size_t hint = std::min(saturating_mul(body.size(), frag_id), limits_.max_message_size);
+    std::size_t available = limits_.max_buffered_bytes - buffered_;
+    std::size_t capacity = std::min(hint, available);
+    if (capacity < body.size()) {
+        return fail(packet_errc::buffer_full,
+                    fmt::format("buffering a fragment of {} bytes would exceed the limit of {} bytes", body.size(),
+                                limits_.max_buffered_bytes));
+    }
+    auto seq = std::make_unique<sequence>();
+    seq->id = seq_id;
+    seq->next_fragment = frag_id - 1;
+    seq->buffer = growing_storage::create(capacity);
+    seq->refs = refs_;
+    buffered_ += capacity;
+    if (!body.empty()) std::memcpy(seq->buffer->mutable_data(), body.data(), body.size());
+    seq->buffer->size = body.size();
+    sequences_.emplace(seq_id, std::move(seq));
+    return std::optional<dist_message>();
+}
+
+result<std::optional<dist_message>, packet_error> packet_reader::continuation(byte_reader& r) {
+    std::uint64_t seq_id, frag_id;
+    if (!r.u64(seq_id) || !r.u64(frag_id)) return fail(packet_errc::bad_header, "continuation fragment header truncated");
+    auto it = sequences_.find(seq_id);
+    if (it == sequences_.end()) {
+        return fail(packet_errc::unknown_sequence,
+                    fmt::format("continuation fragment {} of sequence {:#x}, which is not in flight", frag_id, seq_id));
+    }
+    sequence& seq = *it->second;
+    if (frag_id != seq.next_fragment) {
+        return fail(packet_errc::fragment_order,
+                    fmt::format("sequence {:#x}: fragment {} arrived where fragment {} was expected", seq_id, frag_id,
+                                seq.next_fragment));
+    }
+    packet_error err;
+    if (!append(seq, r.rest(), err)) return unexpected(std::move(err));
+    seq.next_fragment = frag_id - 1;
+    if (frag_id > 1) return std::optional<dist_message>();
+    sequence_ptr done = std::move(it->second);
+    sequences_.erase(it);
+    return complete(std::move(done));
+}
+
+bool packet_reader::append(sequence& seq, byte_span bytes, packet_error& err) {
+    growing_storage& buf = *seq.buffer;
+    std::size_t needed = buf.size + bytes.size();
+    if (needed > limits_.max_message_size) {
+        err = packet_error{packet_errc::too_large,
+                           fmt::format("sequence {:#x}: message of at least {} bytes exceeds the limit of {} bytes",
+                                       seq.id, needed, limits_.max_message_size)};
+        return false;
+    }
+    if (needed > buf.capacity) {
+        std::size_t available = limits_.max_buffered_bytes - (buffered_ - buf.capacity);
+        if (needed > available) {
+            err = packet_error{packet_errc::buffer_full,
+                               fmt::format("sequence {:#x}: buffered fragments would exceed the limit of {} bytes",
+                                           seq.id, limits_.max_buffered_bytes)};
+            return false;
+        }
+        std::size_t doubled = buf.capacity > limits_.max_message_size / 2 ? limits_.max_message_size : buf.capacity * 2;
+        std::size_t new_capacity = std::min(std::max(needed, doubled), available);
+        buffered_ = buffered_ - buf.capacity + new_capacity;
+        buf.grow(new_capacity);
+    }
+    if (!bytes.empty()) std::memcpy(buf.mutable_data() + buf.size, bytes.data(), bytes.size());
+    buf.size = needed;
+    return true;
+}
+
+result<std::optional<dist_message>, packet_error> packet_reader::complete(sequence_ptr seq) {
+    buffered_ -= seq->buffer->capacity;
+    byte_span body(seq->buffer->data, seq->buffer->size);
+    auto m = decode_terms(body, seq->refs, seq->buffer, false);
+    if (!m) return unexpected(std::move(m).error());
+    return std::optional<dist_message>(std::move(*m));
+}
+
+result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, std::span<const atom> refs,
+                                                               byte_storage* owner, bool with_magic) {
+    etf::decode_options opts = base_;
+    opts.atom_refs = refs;
+    opts.owner = owner;
+    byte_reader r(body);
+    dist_message m;
+    for (int part = 0; part < 2; ++part) {
+        const char* what = part == 0 ? "control" : "payload";
+        if (with_magic) {
+            std::uint8_t magic;
+            if (!r.u8(magic)) {
+                return fail(packet_errc::bad_term, fmt::format("pass-through packet without a {} term", what));
+            }
+            if (magic != etf::version_magic) {
+                return fail(packet_errc::bad_term,
+                            fmt::format("{} term of a pass-through packet starts with {}, not 131", what, magic));
+            }
+        }
+        std::size_t start = r.offset();
+        auto t = etf::decode_body(r, opts);
+        if (!t) {
+            const etf::error& e = t.error();
+            return unexpected(packet_error{
+                packet_errc::bad_term,
+                fmt::format("{} term: {} at byte {} of the term", what, etf::to_string(e.code), e.offset - start),
+                e});
+        }
+        if (part == 0) {
+            m.control = std::move(*t);
+            if (r.at_end()) return m;
+        } else {
+            m.payload = std::move(*t);
+        }
+    }
+    if (!r.at_end()) {
+        return fail(packet_errc::trailing_data,
+                    fmt::format("{} bytes after the payload term", r.remaining()));
+    }
+    return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// packet_writer
+
+std::size_t outgoing_message::size() const noexcept {
+    std::size_t n = 0;
+    for (const auto& p : packets) n += p.size();
+    return n;
+}
+
+std::vector<std::uint8_t> outgoing_message::to_bytes() const {
+    std::vector<std::uint8_t> out;
+    out.reserve(size());
+    for (const auto& p : packets) {
+        out.insert(out.end(), p.head.begin(), p.head.end());
+        out.insert(out.end(), p.body.begin(), p.body.end());
+    }
+    return out;
+}
+
+packet_writer::packet_writer(std::uint64_t negotiated_flags, std::size_t fragment_size)
+    : flags_(negotiated_flags),
+      header_mode_(uses_dist_header(negotiated_flags)),
+      fragments_((negotiated_flags & dflag::fragments) != 0),
+      fragment_size_(fragment_size == 0 ? 1 : fragment_size) {}
+
+namespace {
+
+struct message_storage {
+    std::vector<std::uint8_t> body;
+    std::vector<std::uint8_t> heads;
+};
+
+void put_u64(std::vector<std::uint8_t>& v, std::uint64_t x) {
+    for (int shift = 56; shift >= 0; shift -= 8) v.push_back(static_cast<std::uint8_t>(x >> shift));
+}
+void put_u32(std::vector<std::uint8_t>& v, std::uint64_t x) {
+    for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<std::uint8_t>(x >> shift));
+}
+
+}  // namespace
+
+result<outgoing_message, packet_error> packet_writer::encode(const term& control, const term* payload,
+                                                             std::uint64_t sequence_id) const {
+    etf::encode_options eo;
+    eo.minor_version = 2;  // atoms always UTF-8, as distribution requires
+    byte_writer w;
+    if (header_mode_) {
+        etf::encode_body(control, w, eo);
+    } else {
+        etf::encode(control, w, eo);
+    }
+    std::size_t control_size = w.size();
+    if (payload) {
+        if (header_mode_) {
+            etf::encode_body(*payload, w, eo);
+        } else {
+            etf::encode(*payload, w, eo);
+        }
+    }
+    std::size_t total = w.size();
+
+    // Cut: the first fragment holds the whole control term and fills up to fragment_size.
+    std::size_t first_len = total;
+    std::uint64_t count = 1;
+    if (fragments_ && total > fragment_size_) {
+        first_len = std::max(control_size, fragment_size_);
+        std::size_t rest = total - first_len;
+        count = 1 + (rest + fragment_size_ - 1) / fragment_size_;
+    }
+    if (count > 1 && sequence_id == 0) {
+        return fail(packet_errc::bad_header, "sequence id 0 cannot identify a fragmented message");
+    }
+    constexpr std::size_t single_head_pass = 1, single_head_hdr = 3, first_head = 19, cont_head = 18;
+    std::size_t first_head_len = count > 1 ? first_head : (header_mode_ ? single_head_hdr : single_head_pass);
+    std::size_t largest = count == 1 ? first_head_len + total
+                                     : std::max(first_head + first_len, cont_head + std::min(fragment_size_, total - first_len));
+    if (largest > max_packet_length) {
+        return fail(packet_errc::too_large,
+                    fmt::format("a packet of {} bytes exceeds the 32-bit length of the packet framing", largest));
+    }
+
+    auto storage = std::make_shared<message_storage>();
+    storage->body = w.take();
+    std::vector<std::uint8_t>& heads = storage->heads;
+    heads.reserve(4 + first_head_len + (count - 1) * (4 + cont_head));
+
+    struct cut {
+        std::size_t head_at, head_len, body_at, body_len;
+    };
+    std::vector<cut> cuts;
+    cuts.reserve(count);
+    if (count == 1) {
+        put_u32(heads, first_head_len + total);
+        if (header_mode_) {
+            heads.push_back(etf::version_magic);
+            heads.push_back(dist_header);
+            heads.push_back(0);  // no atom cache refs: atoms inline
+        } else {
+            heads.push_back(pass_through);
+        }
+        cuts.push_back({0, heads.size(), 0, total});
+    } else {
+        put_u32(heads, first_head + first_len);
+        heads.push_back(etf::version_magic);
+        heads.push_back(dist_frag_header);
+        put_u64(heads, sequence_id);
+        put_u64(heads, count);
+        heads.push_back(0);
+        cuts.push_back({0, heads.size(), 0, first_len});
+        std::size_t at = first_len;
+        for (std::uint64_t id = count - 1; id >= 1; --id) {
+            std::size_t len = std::min(fragment_size_, total - at);
+            std::size_t head_at = heads.size();
+            put_u32(heads, cont_head + len);
+            heads.push_back(etf::version_magic);
+            heads.push_back(dist_frag_cont);
+            put_u64(heads, sequence_id);
+            put_u64(heads, id);
+            cuts.push_back({head_at, heads.size() - head_at, at, len});
+            at += len;
+        }
+    }
+
+    outgoing_message out;
+    out.packets.reserve(cuts.size());
+    std::shared_ptr<const void> keep_alive = storage;
+    for (const cut& c : cuts) {
+        out.packets.push_back(outgoing_packet{byte_span(heads.data() + c.head_at, c.head_len),
+                                              byte_span(storage->body.data() + c.body_at, c.body_len), keep_alive});
+    }
+    return out;
+}
+
+}  // namespace nodus::dist
