@@ -106,7 +106,7 @@ void dump_string(std::string& out, std::string_view s) {
 }
 
 class json_parser {
-  public:
+public:
     explicit json_parser(std::string_view text) : s_(text) {}
 
     std::optional<json> parse_all(std::string* error) {
@@ -117,7 +117,7 @@ class json_parser {
         return v;
     }
 
-  private:
+private:
     std::optional<json> fail(std::string why) {
         if (error_.empty()) error_ = std::move(why);
         return std::nullopt;

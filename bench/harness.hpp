@@ -22,7 +22,7 @@ namespace nodus::bench {
 // ---- JSON (just what our lines need) ----------------------------------------------------------
 
 class json {
-  public:
+public:
     enum class kind : std::uint8_t { null, boolean, number, string, array, object };
 
     json() = default;
@@ -65,7 +65,7 @@ class json {
 
     friend bool operator==(const json& a, const json& b) noexcept;
 
-  private:
+private:
     explicit json(kind k) : kind_(k) {}
     void dump_to(std::string& out) const;
 
@@ -105,7 +105,7 @@ enum class better : std::uint8_t { higher, lower };
 // Writes result lines to stdout (flushed per line) and keeps the rows of the current benchmark
 // for a human-readable table on stderr.
 class reporter {
-  public:
+public:
     // Any single line (a machine limit, a nodus-only figure).
     void emit(const sample& s);
     // A nodus sample and the erlang sample for the same metric and params: prints both, then
@@ -114,7 +114,7 @@ class reporter {
     // Prints the rows gathered since the last call as a table on stderr, then forgets them.
     void print_table(std::string_view title);
 
-  private:
+private:
     struct row {
         sample nodus;
         std::optional<double> erlang;
@@ -155,7 +155,7 @@ double median_seconds(int reps, F&& f) {
 // and to its direct children's, e.g. erl's erl_child_setup; then reaped) when destroyed while
 // still running; signals that end the driver also stop it (see install_cleanup_on_signals).
 class child_process {
-  public:
+public:
     // Starts argv[0] (searched in PATH). Throws std::runtime_error when it cannot be started.
     explicit child_process(std::vector<std::string> argv);
     child_process(const child_process&) = delete;
@@ -176,7 +176,7 @@ class child_process {
     // SIGKILL by PID (it and its direct children) and reap; no-op when it has exited.
     void kill();
 
-  private:
+private:
     pid_t pid_ = -1;
     int out_fd_ = -1;
     int in_fd_ = -1;
@@ -192,14 +192,14 @@ void install_cleanup_on_signals(const std::filesystem::path& temp_dir);
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it when destroyed.
 class temp_dir {
-  public:
+public:
     temp_dir();
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
     ~temp_dir();
     const std::filesystem::path& path() const noexcept { return path_; }
 
-  private:
+private:
     std::filesystem::path path_;
 };
 
@@ -208,7 +208,7 @@ class temp_dir {
 // Compiles bench/erl/*.erl (once, into a directory under the temp dir) and runs
 //     erl -noshell -pa EBIN -run nodus_bench_erl main BENCH ARGS...
 class erl_runner {
-  public:
+public:
     erl_runner(std::filesystem::path source_dir, std::filesystem::path work_dir);
 
     // Starts the BEAM side of `bench` and returns at once (for benchmarks that interact with
@@ -223,7 +223,7 @@ class erl_runner {
     // "OTP 25, erts 13.1.5" (asked once).
     const std::string& version();
 
-  private:
+private:
     const std::filesystem::path& ebin();
 
     std::filesystem::path source_dir_;
@@ -237,7 +237,7 @@ class erl_runner {
 // nodus_bench_erl.erl: it prints "ready", then for each command line it reads on stdin runs the
 // command, prints its result lines and "done"; "quit" (or end of input) ends it.
 class erl_session {
-  public:
+public:
     // Starts it and waits for "ready" (setup such as generating data happens before).
     erl_session(erl_runner& runner, std::string_view bench, const std::vector<std::string>& args,
                 std::chrono::seconds timeout, const std::vector<std::string>& extra_flags = {});
@@ -246,7 +246,7 @@ class erl_session {
     // Sends "quit" and waits for a clean exit (throws otherwise).
     void finish();
 
-  private:
+private:
     // Reads until a line equal to `token`; result lines are returned, other lines go to stderr.
     std::vector<sample> read_until(std::string_view token);
 
@@ -258,7 +258,7 @@ class erl_session {
 // ---- benchmarks -------------------------------------------------------------------------------
 
 struct context {
-    std::filesystem::path work_dir;  // this run's temporary directory (removed at exit)
+    std::filesystem::path work_dir;  // a fresh directory for this benchmark (removed at exit)
     erl_runner& erl;
     reporter& out;
     int reps = 5;  // repetitions on each side; the median is reported

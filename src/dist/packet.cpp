@@ -65,20 +65,34 @@ unexpected<packet_error> fail(packet_errc code, std::string message) {
 
 std::string_view to_string(packet_errc e) noexcept {
     switch (e) {
-        case packet_errc::empty: return "empty packet";
-        case packet_errc::incompatible_peer: return "incompatible peer";
-        case packet_errc::bad_header: return "malformed distribution header";
-        case packet_errc::bad_cache_ref: return "reference to an empty atom cache slot";
-        case packet_errc::bad_atom: return "bad atom in distribution header";
-        case packet_errc::unknown_sequence: return "fragment of an unknown sequence";
-        case packet_errc::duplicate_sequence: return "sequence already in flight";
-        case packet_errc::fragment_order: return "fragment out of order";
-        case packet_errc::bad_term: return "undecodable term";
-        case packet_errc::trailing_data: return "trailing data after the message";
-        case packet_errc::too_large: return "message too large";
-        case packet_errc::too_many_sequences: return "too many fragmented messages in flight";
-        case packet_errc::buffer_full: return "fragment buffer limit reached";
-        case packet_errc::failed: return "reader failed earlier";
+        case packet_errc::empty:
+            return "empty packet";
+        case packet_errc::incompatible_peer:
+            return "incompatible peer";
+        case packet_errc::bad_header:
+            return "malformed distribution header";
+        case packet_errc::bad_cache_ref:
+            return "reference to an empty atom cache slot";
+        case packet_errc::bad_atom:
+            return "bad atom in distribution header";
+        case packet_errc::unknown_sequence:
+            return "fragment of an unknown sequence";
+        case packet_errc::duplicate_sequence:
+            return "sequence already in flight";
+        case packet_errc::fragment_order:
+            return "fragment out of order";
+        case packet_errc::bad_term:
+            return "undecodable term";
+        case packet_errc::trailing_data:
+            return "trailing data after the message";
+        case packet_errc::too_large:
+            return "message too large";
+        case packet_errc::too_many_sequences:
+            return "too many fragmented messages in flight";
+        case packet_errc::buffer_full:
+            return "fragment buffer limit reached";
+        case packet_errc::failed:
+            return "reader failed earlier";
     }
     return "?";
 }
@@ -92,7 +106,7 @@ bool uses_dist_header(std::uint64_t negotiated_flags) noexcept {
 
 struct packet_reader::sequence {
     std::uint64_t id = 0;
-    std::uint64_t next_fragment = 0;  // the fragment id expected next
+    std::uint64_t next_fragment = 0;    // the fragment id expected next
     growing_storage* buffer = nullptr;  // one reference, ours
     std::vector<atom> refs;             // the atoms of the first fragment's header
 
@@ -133,14 +147,16 @@ std::optional<atom> packet_reader::cached_atom(std::size_t slot) const noexcept 
 
 result<std::optional<dist_message>, packet_error> packet_reader::feed(byte_span packet, byte_storage* owner) {
     if (failed_) {
-        return fail(packet_errc::failed, "the packet reader failed on an earlier packet; the connection must be closed");
+        return fail(packet_errc::failed,
+                    "the packet reader failed on an earlier packet; the connection must be closed");
     }
     auto r = feed_packet(packet, owner);
     if (!r) failed_ = true;
     return r;
 }
 
-result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byte_span packet, byte_storage* owner) {
+result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byte_span packet,
+                                                                             byte_storage* owner) {
     byte_reader r(packet);
     std::uint8_t first;
     if (!r.u8(first)) return fail(packet_errc::empty, "empty packet (ticks are not distribution messages)");
@@ -153,8 +169,9 @@ result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byt
         }
         byte_span body = r.rest();
         if (body.size() > limits_.max_message_size) {
-            return fail(packet_errc::too_large, fmt::format("message of {} bytes exceeds the limit of {} bytes",
-                                                            body.size(), limits_.max_message_size));
+            return fail(packet_errc::too_large,
+                        fmt::format("message of {} bytes exceeds the limit of {} bytes", body.size(),
+                                    limits_.max_message_size));
         }
         auto m = decode_terms(body, {}, owner, true);
         if (!m) return unexpected(std::move(m).error());
@@ -177,8 +194,9 @@ result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byt
             if (!read_atom_header(r, refs_, err)) return unexpected(std::move(err));
             byte_span body = r.rest();
             if (body.size() > limits_.max_message_size) {
-                return fail(packet_errc::too_large, fmt::format("message of {} bytes exceeds the limit of {} bytes",
-                                                                body.size(), limits_.max_message_size));
+                return fail(packet_errc::too_large,
+                            fmt::format("message of {} bytes exceeds the limit of {} bytes", body.size(),
+                                        limits_.max_message_size));
             }
             auto m = decode_terms(body, refs_, owner, false);
             if (!m) return unexpected(std::move(m).error());
@@ -187,14 +205,16 @@ result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byt
         case dist_frag_header:
         case dist_frag_cont: {
             if (!fragments_) {
-                return fail(packet_errc::incompatible_peer,
-                            fmt::format("fragment (131,{}) on a connection that did not negotiate FRAGMENTS", kind));
+                return fail(
+                    packet_errc::incompatible_peer,
+                    fmt::format("fragment (131,{}) on a connection that did not negotiate FRAGMENTS", kind));
             }
             if (kind == dist_frag_header) return first_fragment(r, owner);
             return continuation(r);
         }
         default:
-            return fail(packet_errc::bad_header, fmt::format("unknown distribution header kind 131,{}", kind));
+            return fail(packet_errc::bad_header,
+                        fmt::format("unknown distribution header kind 131,{}", kind));
     }
 }
 
@@ -205,11 +225,13 @@ bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, pa
         return false;
     };
     std::uint8_t n;
-    if (!r.u8(n)) return bad(packet_errc::bad_header, "distribution header ends before NumberOfAtomCacheRefs");
+    if (!r.u8(n))
+        return bad(packet_errc::bad_header, "distribution header ends before NumberOfAtomCacheRefs");
     if (n == 0) return true;
     byte_span flags;
     if (!r.bytes(n / 2 + 1, flags)) {
-        return bad(packet_errc::bad_header, fmt::format("distribution header ends inside the flags of {} refs", n));
+        return bad(packet_errc::bad_header,
+                   fmt::format("distribution header ends inside the flags of {} refs", n));
     }
     auto nibble = [&](std::size_t i) { return (flags[i / 2] >> ((i & 1) * 4)) & 0xF; };
     bool long_atoms = (nibble(n) & 1) != 0;
@@ -217,12 +239,14 @@ bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, pa
     for (std::size_t i = 0; i < n; ++i) {
         unsigned f = static_cast<unsigned>(nibble(i));
         std::uint8_t index;
-        if (!r.u8(index)) return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
+        if (!r.u8(index))
+            return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
         std::size_t slot = (f & 7) * 256 + index;
         if ((f & 8) == 0) {
             if (cache_[slot] == 0) {
-                return bad(packet_errc::bad_cache_ref,
-                           fmt::format("ref {} names atom cache slot {}:{}, which holds no atom", i, f & 7, index));
+                return bad(
+                    packet_errc::bad_cache_ref,
+                    fmt::format("ref {} names atom cache slot {}:{}, which holds no atom", i, f & 7, index));
             }
             refs.push_back(atom::from_index(cache_[slot] - 1));
             continue;
@@ -230,16 +254,19 @@ bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, pa
         std::size_t len;
         if (long_atoms) {
             std::uint16_t l;
-            if (!r.u16(l)) return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
+            if (!r.u16(l))
+                return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
             len = l;
         } else {
             std::uint8_t l;
-            if (!r.u8(l)) return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
+            if (!r.u8(l))
+                return bad(packet_errc::bad_header, fmt::format("distribution header ends in ref {}", i));
             len = l;
         }
         byte_span text;
         if (!r.bytes(len, text)) {
-            return bad(packet_errc::bad_header, fmt::format("distribution header ends in the text of ref {}", i));
+            return bad(packet_errc::bad_header,
+                       fmt::format("distribution header ends in the text of ref {}", i));
         }
         std::string_view name = as_chars(text);
         std::optional<atom> a;
@@ -263,11 +290,14 @@ bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, pa
     return true;
 }
 
-result<std::optional<dist_message>, packet_error> packet_reader::first_fragment(byte_reader& r, byte_storage* owner) {
+result<std::optional<dist_message>, packet_error> packet_reader::first_fragment(byte_reader& r,
+                                                                                byte_storage* owner) {
     std::uint64_t seq_id, frag_id;
-    if (!r.u64(seq_id) || !r.u64(frag_id)) return fail(packet_errc::bad_header, "first fragment header truncated");
+    if (!r.u64(seq_id) || !r.u64(frag_id))
+        return fail(packet_errc::bad_header, "first fragment header truncated");
     if (frag_id == 0) {
-        return fail(packet_errc::fragment_order, fmt::format("first fragment of sequence {:#x} has fragment id 0", seq_id));
+        return fail(packet_errc::fragment_order,
+                    fmt::format("first fragment of sequence {:#x} has fragment id 0", seq_id));
     }
     if (sequences_.count(seq_id)) {
         return fail(packet_errc::duplicate_sequence,
@@ -277,8 +307,9 @@ result<std::optional<dist_message>, packet_error> packet_reader::first_fragment(
     if (!read_atom_header(r, refs_, err)) return unexpected(std::move(err));
     byte_span body = r.rest();
     if (body.size() > limits_.max_message_size) {
-        return fail(packet_errc::too_large, fmt::format("message of at least {} bytes exceeds the limit of {} bytes",
-                                                        body.size(), limits_.max_message_size));
+        return fail(packet_errc::too_large,
+                    fmt::format("message of at least {} bytes exceeds the limit of {} bytes", body.size(),
+                                limits_.max_message_size));
     }
     if (frag_id == 1) {  // a sequence of one fragment: a complete message
         auto m = decode_terms(body, refs_, owner, false);
@@ -296,8 +327,8 @@ result<std::optional<dist_message>, packet_error> packet_reader::first_fragment(
     std::size_t capacity = std::min(hint, available);
     if (capacity < body.size()) {
         return fail(packet_errc::buffer_full,
-                    fmt::format("buffering a fragment of {} bytes would exceed the limit of {} bytes", body.size(),
-                                limits_.max_buffered_bytes));
+                    fmt::format("buffering a fragment of {} bytes would exceed the limit of {} bytes",
+                                body.size(), limits_.max_buffered_bytes));
     }
     auto seq = std::make_unique<sequence>();
     seq->id = seq_id;
@@ -313,17 +344,19 @@ result<std::optional<dist_message>, packet_error> packet_reader::first_fragment(
 
 result<std::optional<dist_message>, packet_error> packet_reader::continuation(byte_reader& r) {
     std::uint64_t seq_id, frag_id;
-    if (!r.u64(seq_id) || !r.u64(frag_id)) return fail(packet_errc::bad_header, "continuation fragment header truncated");
+    if (!r.u64(seq_id) || !r.u64(frag_id))
+        return fail(packet_errc::bad_header, "continuation fragment header truncated");
     auto it = sequences_.find(seq_id);
     if (it == sequences_.end()) {
         return fail(packet_errc::unknown_sequence,
-                    fmt::format("continuation fragment {} of sequence {:#x}, which is not in flight", frag_id, seq_id));
+                    fmt::format("continuation fragment {} of sequence {:#x}, which is not in flight", frag_id,
+                                seq_id));
     }
     sequence& seq = *it->second;
     if (frag_id != seq.next_fragment) {
         return fail(packet_errc::fragment_order,
-                    fmt::format("sequence {:#x}: fragment {} arrived where fragment {} was expected", seq_id, frag_id,
-                                seq.next_fragment));
+                    fmt::format("sequence {:#x}: fragment {} arrived where fragment {} was expected", seq_id,
+                                frag_id, seq.next_fragment));
     }
     packet_error err;
     if (!append(seq, r.rest(), err)) return unexpected(std::move(err));
@@ -338,20 +371,23 @@ bool packet_reader::append(sequence& seq, byte_span bytes, packet_error& err) {
     growing_storage& buf = *seq.buffer;
     std::size_t needed = buf.size + bytes.size();
     if (needed > limits_.max_message_size) {
-        err = packet_error{packet_errc::too_large,
-                           fmt::format("sequence {:#x}: message of at least {} bytes exceeds the limit of {} bytes",
-                                       seq.id, needed, limits_.max_message_size)};
+        err = packet_error{
+            packet_errc::too_large,
+            fmt::format("sequence {:#x}: message of at least {} bytes exceeds the limit of {} bytes", seq.id,
+                        needed, limits_.max_message_size)};
         return false;
     }
     if (needed > buf.capacity) {
         std::size_t available = limits_.max_buffered_bytes - (buffered_ - buf.capacity);
         if (needed > available) {
-            err = packet_error{packet_errc::buffer_full,
-                               fmt::format("sequence {:#x}: buffered fragments would exceed the limit of {} bytes",
-                                           seq.id, limits_.max_buffered_bytes)};
+            err = packet_error{
+                packet_errc::buffer_full,
+                fmt::format("sequence {:#x}: buffered fragments would exceed the limit of {} bytes", seq.id,
+                            limits_.max_buffered_bytes)};
             return false;
         }
-        std::size_t doubled = buf.capacity > limits_.max_message_size / 2 ? limits_.max_message_size : buf.capacity * 2;
+        std::size_t doubled =
+            buf.capacity > limits_.max_message_size / 2 ? limits_.max_message_size : buf.capacity * 2;
         std::size_t new_capacity = std::min(std::max(needed, doubled), available);
         buffered_ = buffered_ - buf.capacity + new_capacity;
         buf.grow(new_capacity);
@@ -381,21 +417,23 @@ result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, s
         if (with_magic) {
             std::uint8_t magic;
             if (!r.u8(magic)) {
-                return fail(packet_errc::bad_term, fmt::format("pass-through packet without a {} term", what));
+                return fail(packet_errc::bad_term,
+                            fmt::format("pass-through packet without a {} term", what));
             }
             if (magic != etf::version_magic) {
-                return fail(packet_errc::bad_term,
-                            fmt::format("{} term of a pass-through packet starts with {}, not 131", what, magic));
+                return fail(
+                    packet_errc::bad_term,
+                    fmt::format("{} term of a pass-through packet starts with {}, not 131", what, magic));
             }
         }
         std::size_t start = r.offset();
         auto t = etf::decode_body(r, opts);
         if (!t) {
             const etf::error& e = t.error();
-            return unexpected(packet_error{
-                packet_errc::bad_term,
-                fmt::format("{} term: {} at byte {} of the term", what, etf::to_string(e.code), e.offset - start),
-                e});
+            return unexpected(packet_error{packet_errc::bad_term,
+                                           fmt::format("{} term: {} at byte {} of the term", what,
+                                                       etf::to_string(e.code), e.offset - start),
+                                           e});
         }
         if (part == 0) {
             m.control = std::move(*t);
@@ -416,7 +454,8 @@ result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, s
 
 std::size_t outgoing_message::size() const noexcept {
     std::size_t n = 0;
-    for (const auto& p : packets) n += p.size();
+    for (const auto& p : packets)
+        n += p.size();
     return n;
 }
 
@@ -444,10 +483,12 @@ struct message_storage {
 };
 
 void put_u64(std::vector<std::uint8_t>& v, std::uint64_t x) {
-    for (int shift = 56; shift >= 0; shift -= 8) v.push_back(static_cast<std::uint8_t>(x >> shift));
+    for (int shift = 56; shift >= 0; shift -= 8)
+        v.push_back(static_cast<std::uint8_t>(x >> shift));
 }
 void put_u32(std::vector<std::uint8_t>& v, std::uint64_t x) {
-    for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<std::uint8_t>(x >> shift));
+    for (int shift = 24; shift >= 0; shift -= 8)
+        v.push_back(static_cast<std::uint8_t>(x >> shift));
 }
 
 }  // namespace
@@ -486,10 +527,12 @@ result<outgoing_message, packet_error> packet_writer::encode(const term& control
     constexpr std::size_t single_head_pass = 1, single_head_hdr = 3, first_head = 19, cont_head = 18;
     std::size_t first_head_len = count > 1 ? first_head : (header_mode_ ? single_head_hdr : single_head_pass);
     std::size_t largest = count == 1 ? first_head_len + total
-                                     : std::max(first_head + first_len, cont_head + std::min(fragment_size_, total - first_len));
+                                     : std::max(first_head + first_len,
+                                                cont_head + std::min(fragment_size_, total - first_len));
     if (largest > max_packet_length) {
-        return fail(packet_errc::too_large,
-                    fmt::format("a packet of {} bytes exceeds the 32-bit length of the packet framing", largest));
+        return fail(
+            packet_errc::too_large,
+            fmt::format("a packet of {} bytes exceeds the 32-bit length of the packet framing", largest));
     }
 
     auto storage = std::make_shared<message_storage>();
@@ -539,7 +582,8 @@ result<outgoing_message, packet_error> packet_writer::encode(const term& control
     std::shared_ptr<const void> keep_alive = storage;
     for (const cut& c : cuts) {
         out.packets.push_back(outgoing_packet{byte_span(heads.data() + c.head_at, c.head_len),
-                                              byte_span(storage->body.data() + c.body_at, c.body_len), keep_alive});
+                                              byte_span(storage->body.data() + c.body_at, c.body_len),
+                                              keep_alive});
     }
     return out;
 }

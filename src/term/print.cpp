@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 #include <mutex>
+#include <ostream>
 #include <unordered_map>
 #include <vector>
 
@@ -636,4 +637,8 @@ std::string integer_to_string(const term& integer, unsigned base) {
     return s;
 }
 
+}  // namespace nodus
+
+namespace nodus {
+std::ostream& operator<<(std::ostream& os, const term& t) { return os << to_text(t, {print_style::p}); }
 }  // namespace nodus

@@ -12,10 +12,11 @@
 b() ->
     Sink = spawn(fun() -> process_flag(trap_exit, true), sink() end),
     true = register(sink, Sink),
-    ok = net_kernel:monitor_nodes(true),
+    %% a is hidden (-dist_listen false implies -hidden): watch every node type.
+    ok = net_kernel:monitor_nodes(true, [{node_type, all}]),
     io:format("B READY~n"),
     %% Done when a goes away (it halts after its last line).
-    receive {nodedown, _} -> halt() after 120000 -> halt(3) end.
+    receive {nodedown, _, _} -> halt() after 120000 -> halt(3) end.
 
 sink() ->
     receive
@@ -27,17 +28,18 @@ sink() ->
     sink().
 
 a(B) ->
+    T0 = erlang:monotonic_time(millisecond),
     try run(B) of
-        ok -> io:format("A DONE~n")
+        ok ->
+            io:format("A TOOK ~b ms~n", [erlang:monotonic_time(millisecond) - T0]),
+            io:format("A DONE~n")
     catch
-        C:R:S -> io:format("A FAILED ~p~n", [{C, R, S}])
+        C:R:S -> io:format("A FAILED ~0p~n", [{C, R, S}])
     end,
     halt().
 
 run(B) ->
-    pong = net_adm:ping(B),
-    Sink = rpc:call(B, erlang, whereis, [sink]),
-    true = is_pid(Sink),
+    {ok, Sink} = wait_for(B, 600),
     Small = {small, self(), [1, 2, 3], <<"bin">>, 'héllo', #{key => 1.5}},
     {sink, B} ! Small,
     sent(small, Small),
@@ -82,6 +84,14 @@ run(B) ->
     %% Everything above has reached b (signals are ordered) once this call returns.
     true = rpc:call(B, erlang, garbage_collect, [Sink]),
     ok.
+
+%% b starts at the same time as a: ping until it answers and its sink is registered.
+wait_for(_, 0) -> b_not_ready;
+wait_for(B, N) ->
+    case net_adm:ping(B) =:= pong andalso rpc:call(B, erlang, whereis, [sink]) of
+        Sink when is_pid(Sink) -> {ok, Sink};
+        _ -> timer:sleep(100), wait_for(B, N - 1)
+    end.
 
 sent(Name, Msg) ->
     io:format("SENT ~s ~s~n", [Name, binary:encode_hex(term_to_binary(Msg, [{minor_version, 2}]))]).

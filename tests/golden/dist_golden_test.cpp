@@ -128,15 +128,18 @@ private:
     }
     void run() {
         if (listen_fd_ < 0) return fail("listen");
+        // b may not listen yet: refuse a's attempts (a retries) until b accepts.
         while (!stop_) {
             pollfd p{listen_fd_, POLLIN, 0};
-            if (::poll(&p, 1, 50) > 0) break;
+            if (::poll(&p, 1, 50) <= 0) continue;
+            a_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (a_fd_ < 0) return fail("accept");
+            b_fd_ = loopback_socket(target_, false);
+            if (b_fd_ >= 0) break;
+            ::close(a_fd_);
+            a_fd_ = -1;
         }
         if (stop_) return;
-        a_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (a_fd_ < 0) return fail("accept");
-        b_fd_ = loopback_socket(target_, false);
-        if (b_fd_ < 0) return fail("connect to b");
         bool a_open = true, b_open = true;
         std::uint8_t buf[65536];
         while (!stop_ && (a_open || b_open)) {
@@ -182,7 +185,8 @@ std::string erl_string_literal(const std::string& s) {
 
 std::string load_and_run(const std::string& call) {
     return "case compile:file(" + erl_string_literal(NODUS_DIST_GOLDEN_ERL_SOURCE) +
-           ", [binary, return_errors]) of {ok, M, Bin} -> {module, M} = code:load_binary(M, \"dist_golden_nodes\", "
+           ", [binary, return_errors]) of {ok, M, Bin} -> {module, M} = code:load_binary(M, "
+           "\"dist_golden_nodes\", "
            "Bin), " +
            call + "; E -> io:format(\"COMPILE_ERROR ~p~n\", [E]), halt(2) end.";
 }
@@ -277,7 +281,8 @@ void decode_all(const std::vector<bytes>& packets, std::uint64_t flags, decoded_
         if (!*m) continue;
         const dist::dist_message& msg = **m;
         auto c = dist::decode_control(msg);
-        ASSERT_TRUE(c.has_value()) << "packet " << i << ": " << c.error().message << "\n" << format_w(msg.control);
+        ASSERT_TRUE(c.has_value()) << "packet " << i << ": " << c.error().message << "\n"
+                                   << format_w(msg.control);
         out.ops.insert(static_cast<int>(msg.control[0].small_value()));
         // Our encoder builds exactly the tuple OTP sent.
         dist::dist_message again = dist::encode_control(*c, flags);
@@ -296,7 +301,8 @@ void decode_all(const std::vector<bytes>& packets, std::uint64_t flags, decoded_
 std::string ops_text(const std::multiset<int>& ops) {
     std::string s;
     for (int o : std::set<int>(ops.begin(), ops.end())) {
-        s += std::string(dist::to_string(static_cast<dist::op>(o))) + "x" + std::to_string(ops.count(o)) + " ";
+        s +=
+            std::string(dist::to_string(static_cast<dist::op>(o))) + "x" + std::to_string(ops.count(o)) + " ";
     }
     return s;
 }
@@ -315,23 +321,26 @@ TEST(dist_golden, decodes_real_otp_traffic_both_ways) {
     ASSERT_NE(rl.port(), 0) << rl.problem();
 
     test::erl_options ob;
-    ob.args = {"-name", b_node, "-setcookie", cookie, "-erl_epmd_port", std::to_string(b_port), "-kernel",
-               "inet_dist_use_interface", "{127,0,0,1}"};
+    ob.args = {"-name",          b_node,
+               "-setcookie",     cookie,
+               "-erl_epmd_port", std::to_string(b_port),
+               "-kernel",        "inet_dist_use_interface",
+               "{127,0,0,1}"};
     ob.eval = load_and_run("dist_golden_nodes:b()");
     auto b = test::start_erl(erl, ob);
+    test::erl_options oa;
+    oa.args = {"-name",        a_node, "-setcookie", cookie, "-erl_epmd_port", std::to_string(rl.port()),
+               "-dist_listen", "false"};
+    oa.eval = load_and_run("dist_golden_nodes:a('" + b_node + "')");
+    auto a = test::start_erl(erl, oa);
+    // Both start at once (erl takes seconds to start); a retries until b answers.
     std::string b_out;
     while (true) {
-        auto line = b->read_line(60s);
+        auto line = b->read_line(90s);
         ASSERT_TRUE(line.has_value()) << "b did not start:\n" << b_out << b->stderr_text();
         if (*line == "B READY") break;
         b_out += *line + "\n";
     }
-
-    test::erl_options oa;
-    oa.args = {"-name",          a_node, "-setcookie",          cookie,
-               "-erl_epmd_port", std::to_string(rl.port()), "-dist_listen", "false"};
-    oa.eval = load_and_run("dist_golden_nodes:a('" + b_node + "')");
-    auto a = test::start_erl(erl, oa);
     std::map<std::string, bytes> sent;
     std::string a_out;
     bool done = false;
@@ -343,14 +352,22 @@ TEST(dist_golden, decodes_real_otp_traffic_both_ways) {
             std::size_t sp = line->find(' ', 5);
             ASSERT_TRUE(unhex(line->substr(sp + 1), sent[line->substr(5, sp - 5)]));
         }
+        if (line->rfind("A TOOK", 0) == 0) std::printf("%s\n", line->c_str());
         done = *line == "A DONE";
         a_out += *line + "\n";
     }
     // a halts after its last line; closing the relay then takes the connection down, and b halts
     // when it sees a go.
+    auto t0 = std::chrono::steady_clock::now();
     auto a_status = a->wait(30s);
+    auto t1 = std::chrono::steady_clock::now();
     rl.stop();
     auto b_status = b->wait(30s);
+    auto t2 = std::chrono::steady_clock::now();
+    std::printf(
+        "a halted after %lld ms, b %lld ms later\n",
+        static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count()),
+        static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t2 - t1).count()));
     EXPECT_TRUE(a_status && a_status->ok()) << (a_status ? a_status->describe() : "a still runs");
     EXPECT_TRUE(b_status && b_status->ok()) << (b_status ? b_status->describe() : "b still runs") << "\n"
                                             << b->read_all(0ms) << b->stderr_text();
@@ -369,14 +386,18 @@ TEST(dist_golden, decodes_real_otp_traffic_both_ways) {
     decoded_direction from_a, from_b;
     decode_all(ab.packets, flags, from_a);
     decode_all(ba.packets, flags, from_b);
-    std::printf("a->b: %zu packets, %zu messages, %zu fragmented (%zu continuations), %zu headers with refs, %zu cached refs\n"
-                "      %s\n",
-                ab.packets.size(), from_a.messages.size(), from_a.first_fragments, from_a.continuations,
-                from_a.headers_with_refs, from_a.cached_refs, ops_text(from_a.ops).c_str());
-    std::printf("b->a: %zu packets, %zu messages, %zu fragmented (%zu continuations), %zu headers with refs, %zu cached refs\n"
-                "      %s\n",
-                ba.packets.size(), from_b.messages.size(), from_b.first_fragments, from_b.continuations,
-                from_b.headers_with_refs, from_b.cached_refs, ops_text(from_b.ops).c_str());
+    std::printf(
+        "a->b: %zu packets, %zu messages, %zu fragmented (%zu continuations), %zu headers with refs, %zu "
+        "cached refs\n"
+        "      %s\n",
+        ab.packets.size(), from_a.messages.size(), from_a.first_fragments, from_a.continuations,
+        from_a.headers_with_refs, from_a.cached_refs, ops_text(from_a.ops).c_str());
+    std::printf(
+        "b->a: %zu packets, %zu messages, %zu fragmented (%zu continuations), %zu headers with refs, %zu "
+        "cached refs\n"
+        "      %s\n",
+        ba.packets.size(), from_b.messages.size(), from_b.first_fragments, from_b.continuations,
+        from_b.headers_with_refs, from_b.cached_refs, ops_text(from_b.ops).c_str());
 
     // The atom cache and fragments were exercised both ways.
     EXPECT_GT(from_a.cached_refs, 0u);
@@ -391,8 +412,8 @@ TEST(dist_golden, decodes_real_otp_traffic_both_ways) {
                  op::spawn_request_tt, op::unlink_id}) {
         EXPECT_GT(from_a.ops.count(static_cast<int>(o)), 0u) << "a sent no " << dist::to_string(o);
     }
-    for (op o : {op::send_sender, op::send_sender_tt, op::payload_exit, op::payload_monitor_p_exit, op::spawn_reply,
-                 op::spawn_reply_tt, op::alias_send, op::alias_send_tt, op::unlink_id_ack}) {
+    for (op o : {op::send_sender, op::send_sender_tt, op::payload_exit, op::payload_monitor_p_exit,
+                 op::spawn_reply, op::spawn_reply_tt, op::alias_send, op::alias_send_tt, op::unlink_id_ack}) {
         EXPECT_GT(from_b.ops.count(static_cast<int>(o)), 0u) << "b sent no " << dist::to_string(o);
     }
 

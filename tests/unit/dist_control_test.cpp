@@ -20,13 +20,19 @@ namespace {
 const atom node_a("a@vm");
 const atom node_b("b@vm");
 
-pid pid_a(std::uint32_t id = 54) { return pid::make(node_a, id, 0, 0x6b01ad9c); }
-pid pid_b(std::uint32_t id = 85) { return pid::make(node_b, id, 1, 3); }
+pid pid_a(std::uint32_t id = 54) {
+    return pid::make(node_a, id, 0, 0x6b01ad9c);
+}
+pid pid_b(std::uint32_t id = 85) {
+    return pid::make(node_b, id, 1, 3);
+}
 reference ref_a(std::uint32_t w = 7) {
     const std::uint32_t words[] = {w, 0x1234, 0xABCDEF};
     return reference::make(node_a, 0x6b01ad9c, words);
 }
-term token() { return tuple(term(0), term(17), term(3), pid_a().as_term(), term(0)); }
+term token() {
+    return tuple(term(0), term(17), term(3), pid_a().as_term(), term(0));
+}
 
 // Every message, with and without a trace token where it has one.
 std::vector<control_message> all_messages() {
@@ -69,7 +75,8 @@ control_message expected_after(const control_message& m, std::uint64_t flags) {
     if (auto* s = std::get_if<send_sender>(&m); s && !(flags & dflag::send_sender)) {
         return dist::send{s->to, s->message, s->token};
     }
-    if (auto* u = std::get_if<unlink_id>(&m); u && !(flags & dflag::unlink_id)) return dist::unlink{u->from, u->to};
+    if (auto* u = std::get_if<unlink_id>(&m); u && !(flags & dflag::unlink_id))
+        return dist::unlink{u->from, u->to};
     return m;
 }
 
@@ -82,7 +89,9 @@ const std::uint64_t flag_sets[] = {
     otp25_default,
 };
 
-std::string name_of(const control_message& m) { return std::string(to_string(opcode(m))); }
+std::string name_of(const control_message& m) {
+    return std::string(to_string(opcode(m)));
+}
 
 }  // namespace
 
@@ -145,18 +154,23 @@ TEST(dist_control, encodes_the_tuples_otp_expects) {
     expect(enc(send_sender{pid_a(), pid_b(), M, {}}, dflag::send_sender), tuple(term(22), P, F), M);
     expect(enc(dist::send{pid_b(), M, {}}, dflag::send_sender), tuple(term(2), empty, F), M);
     expect(enc(send_sender{pid_a(), pid_b(), M, token()}, 0), tuple(term(12), empty, F, token()), M);
-    expect(enc(send_sender{pid_a(), pid_b(), M, token()}, dflag::send_sender), tuple(term(23), P, F, token()), M);
-    expect(enc(reg_send{pid_a(), atom("some_name"), M, {}}, 0), tuple(term(6), P, empty, atom("some_name")), M);
-    expect(enc(reg_send{pid_a(), atom("n"), M, token()}, 0), tuple(term(16), P, empty, atom("n"), token()), M);
+    expect(enc(send_sender{pid_a(), pid_b(), M, token()}, dflag::send_sender), tuple(term(23), P, F, token()),
+           M);
+    expect(enc(reg_send{pid_a(), atom("some_name"), M, {}}, 0), tuple(term(6), P, empty, atom("some_name")),
+           M);
+    expect(enc(reg_send{pid_a(), atom("n"), M, token()}, 0), tuple(term(16), P, empty, atom("n"), token()),
+           M);
     const term why = atom("some_reason");
     expect(enc(exit2{pid_a(), pid_b(), why, {}}, 0), tuple(term(8), P, F, why), {});
     expect(enc(exit2{pid_a(), pid_b(), why, {}}, dflag::exit_payload), tuple(term(26), P, F), why);
     expect(enc(exit2{pid_a(), pid_b(), why, token()}, 0), tuple(term(18), P, F, token(), why), {});
-    expect(enc(exit2{pid_a(), pid_b(), why, token()}, dflag::exit_payload), tuple(term(27), P, F, token()), why);
+    expect(enc(exit2{pid_a(), pid_b(), why, token()}, dflag::exit_payload), tuple(term(27), P, F, token()),
+           why);
     expect(enc(dist::exit{pid_a(), pid_b(), why, {}}, 0), tuple(term(3), P, F, why), {});
     expect(enc(dist::exit{pid_a(), pid_b(), why, {}}, dflag::exit_payload), tuple(term(24), P, F), why);
     expect(enc(dist::exit{pid_a(), pid_b(), why, token()}, 0), tuple(term(13), P, F, token(), why), {});
-    expect(enc(dist::exit{pid_a(), pid_b(), why, token()}, dflag::exit_payload), tuple(term(25), P, F, token()), why);
+    expect(enc(dist::exit{pid_a(), pid_b(), why, token()}, dflag::exit_payload),
+           tuple(term(25), P, F, token()), why);
     expect(enc(monitor_p_exit{atom("waiter"), pid_b(), ref_a(), why}, 0),
            tuple(term(21), atom("waiter"), F, R, why), {});
     expect(enc(monitor_p_exit{P, pid_b(), ref_a(), why}, dflag::exit_payload), tuple(term(28), P, F, R), why);
@@ -173,7 +187,8 @@ TEST(dist_control, encodes_the_tuples_otp_expects) {
            tuple(term(29), R, P, pid_a(9).as_term(), mfa, opts), term());
     const term args = list({term(1), term(2)});
     expect(enc(spawn_request{ref_a(), pid_a(), pid_a(9), atom("m"), atom("f"), term(), args, token()}, 0),
-           tuple(term(30), R, P, pid_a(9).as_term(), tuple(atom("m"), atom("f"), term(2)), term(), token()), args);
+           tuple(term(30), R, P, pid_a(9).as_term(), tuple(atom("m"), atom("f"), term(2)), term(), token()),
+           args);
     expect(enc(spawn_reply{ref_a(), pid_b(), 3, P, {}}, 0), tuple(term(31), R, F, term(3), P), {});
     expect(enc(spawn_reply{ref_a(), pid_b(), 0, atoms::badarg, token()}, 0),
            tuple(term(32), R, F, term(0), atoms::badarg, token()), {});
@@ -191,16 +206,21 @@ TEST(dist_control, decodes_every_wire_form) {
         return r ? *r : control_message{};
     };
     EXPECT_TRUE(dec(tuple(term(3), P, F, why), {}) == control_message(dist::exit{pid_a(), pid_b(), why, {}}));
-    EXPECT_TRUE(dec(tuple(term(13), P, F, token(), why), {}) == control_message(dist::exit{pid_a(), pid_b(), why, token()}));
+    EXPECT_TRUE(dec(tuple(term(13), P, F, token(), why), {}) ==
+                control_message(dist::exit{pid_a(), pid_b(), why, token()}));
     EXPECT_TRUE(dec(tuple(term(24), P, F), why) == control_message(dist::exit{pid_a(), pid_b(), why, {}}));
-    EXPECT_TRUE(dec(tuple(term(25), P, F, token()), why) == control_message(dist::exit{pid_a(), pid_b(), why, token()}));
+    EXPECT_TRUE(dec(tuple(term(25), P, F, token()), why) ==
+                control_message(dist::exit{pid_a(), pid_b(), why, token()}));
     EXPECT_TRUE(dec(tuple(term(8), P, F, why), {}) == control_message(exit2{pid_a(), pid_b(), why, {}}));
-    EXPECT_TRUE(dec(tuple(term(18), P, F, token(), why), {}) == control_message(exit2{pid_a(), pid_b(), why, token()}));
+    EXPECT_TRUE(dec(tuple(term(18), P, F, token(), why), {}) ==
+                control_message(exit2{pid_a(), pid_b(), why, token()}));
     EXPECT_TRUE(dec(tuple(term(26), P, F), why) == control_message(exit2{pid_a(), pid_b(), why, {}}));
-    EXPECT_TRUE(dec(tuple(term(27), P, F, token()), why) == control_message(exit2{pid_a(), pid_b(), why, token()}));
+    EXPECT_TRUE(dec(tuple(term(27), P, F, token()), why) ==
+                control_message(exit2{pid_a(), pid_b(), why, token()}));
     EXPECT_TRUE(dec(tuple(term(21), atom("waiter"), F, R, why), {}) ==
                 control_message(monitor_p_exit{atom("waiter"), pid_b(), ref_a(), why}));
-    EXPECT_TRUE(dec(tuple(term(28), P, F, R), why) == control_message(monitor_p_exit{P, pid_b(), ref_a(), why}));
+    EXPECT_TRUE(dec(tuple(term(28), P, F, R), why) ==
+                control_message(monitor_p_exit{P, pid_b(), ref_a(), why}));
     EXPECT_TRUE(dec(tuple(term(2), empty, F), why) == control_message(dist::send{pid_b(), why, {}}));
     EXPECT_TRUE(dec(tuple(term(4), P, F), {}) == control_message(dist::unlink{pid_a(), pid_b()}));
     // The unused slot historically held the cookie: any atom is accepted, as OTP does.
@@ -210,7 +230,8 @@ TEST(dist_control, decodes_every_wire_form) {
     EXPECT_TRUE(dec(tuple(term(35), term(0xFFFFFFFFFFFFFFFFull), P, F), {}) ==
                 control_message(unlink_id{0xFFFFFFFFFFFFFFFFull, pid_a(), pid_b()}));
     // The trace token is kept whatever it is.
-    EXPECT_TRUE(dec(tuple(term(23), P, F, term()), why) == control_message(send_sender{pid_a(), pid_b(), why, term()}));
+    EXPECT_TRUE(dec(tuple(term(23), P, F, term()), why) ==
+                control_message(send_sender{pid_a(), pid_b(), why, term()}));
     EXPECT_EQ(opcode(dec(tuple(term(26), P, F), why)), op::exit2);
 }
 
@@ -242,55 +263,104 @@ TEST(dist_control, rejects_malformed_shapes_with_a_helpful_message) {
         {tuple(term(-1), P), {}, control_errc::unknown_opcode, "code -1"},
         {tuple(term(256 + 1), P, F), {}, control_errc::unknown_opcode, "code 257"},
         {tuple(term(0xFFFFFFFFFFFFFFFFull), P, F), {}, control_errc::unknown_opcode, "bignum"},
-        {tuple(term(1), P), {}, control_errc::bad_arity, "LINK: the control tuple must have 3 elements, got 2"},
+        {tuple(term(1), P),
+         {},
+         control_errc::bad_arity,
+         "LINK: the control tuple must have 3 elements, got 2"},
         {tuple(term(1), P, F, F), {}, control_errc::bad_arity, "must have 3 elements, got 4"},
         {tuple(term(22), P, F, F), M, control_errc::bad_arity, "SEND_SENDER"},
         {tuple(term(29), R, P, P, tuple(M, M, term(0))), term(), control_errc::bad_arity, "SPAWN_REQUEST"},
-        {tuple(term(1), atom("x"), F), {}, control_errc::bad_field, "LINK: element 2 (From) must be a pid, got the atom x"},
+        {tuple(term(1), atom("x"), F),
+         {},
+         control_errc::bad_field,
+         "LINK: element 2 (From) must be a pid, got the atom x"},
         {tuple(term(1), P, R), {}, control_errc::bad_field, "element 3 (To) must be a pid, got a reference"},
         {tuple(term(22), P, atom("name")), M, control_errc::bad_field, "element 3 (To) must be a pid"},
         {tuple(term(2), P, F), M, control_errc::bad_field, "SEND: element 2 (Unused) must be an atom"},
-        {tuple(term(6), P, empty, P), M, control_errc::bad_field, "REG_SEND: element 4 (ToName) must be an atom"},
+        {tuple(term(6), P, empty, P), M, control_errc::bad_field,
+         "REG_SEND: element 4 (ToName) must be an atom"},
         {tuple(term(6), F, term(0), atom("rex")), M, control_errc::bad_field, "element 3 (Unused)"},
         {tuple(term(7), P, atom("x")), {}, control_errc::bad_field, "element 3 (Target) must be a pid"},
         {tuple(term(3), P, F), {}, control_errc::bad_arity, "EXIT: the control tuple must have 4 elements"},
         {tuple(term(24), P, atom("f")), M, control_errc::bad_field, "PAYLOAD_EXIT: element 3 (To)"},
-        {tuple(term(19), P, F, P), {}, control_errc::bad_field, "MONITOR_P: element 4 (Ref) must be a reference, got a pid"},
-        {tuple(term(19), P, term(3), R), {}, control_errc::bad_field, "element 3 (Target) must be a pid or an atom"},
+        {tuple(term(19), P, F, P),
+         {},
+         control_errc::bad_field,
+         "MONITOR_P: element 4 (Ref) must be a reference, got a pid"},
+        {tuple(term(19), P, term(3), R),
+         {},
+         control_errc::bad_field,
+         "element 3 (Target) must be a pid or an atom"},
         {tuple(term(20), atom("x"), F, R), {}, control_errc::bad_field, "DEMONITOR_P: element 2 (From)"},
-        {tuple(term(21), R, F, R, M), {}, control_errc::bad_field, "element 2 (From) must be a pid or an atom"},
-        {tuple(term(28), P, atom("w"), R), M, control_errc::bad_field, "PAYLOAD_MONITOR_P_EXIT: element 3 (To)"},
-        {tuple(term(35), term(0), P, F), {}, control_errc::bad_field, "UNLINK_ID: element 2 (Id) must be an integer in 1.."},
+        {tuple(term(21), R, F, R, M),
+         {},
+         control_errc::bad_field,
+         "element 2 (From) must be a pid or an atom"},
+        {tuple(term(28), P, atom("w"), R), M, control_errc::bad_field,
+         "PAYLOAD_MONITOR_P_EXIT: element 3 (To)"},
+        {tuple(term(35), term(0), P, F),
+         {},
+         control_errc::bad_field,
+         "UNLINK_ID: element 2 (Id) must be an integer in 1.."},
         {tuple(term(35), term(-1), P, F), {}, control_errc::bad_field, "got the integer -1"},
         {tuple(term(35), atom("x"), P, F), {}, control_errc::bad_field, "element 2 (Id)"},
-        {tuple(term(36), term(1.5), P, F), {}, control_errc::bad_field, "UNLINK_ID_ACK: element 2 (Id) must be an integer in 0..2^64-1, got a float"},
-        {tuple(term(29), P, P, P, tuple(M, M, term(0)), term()), term(), control_errc::bad_field, "element 2 (ReqId) must be a reference"},
-        {tuple(term(29), R, R, P, tuple(M, M, term(0)), term()), term(), control_errc::bad_field, "element 3 (From)"},
-        {tuple(term(29), R, P, M, tuple(M, M, term(0)), term()), term(), control_errc::bad_field, "element 4 (GroupLeader)"},
-        {tuple(term(29), R, P, P, tuple(M, M), term()), term(), control_errc::bad_field, "element 5 ({Module, Function, Arity})"},
-        {tuple(term(29), R, P, P, tuple(M, term(1), term(0)), term()), term(), control_errc::bad_field, "element 5"},
-        {tuple(term(29), R, P, P, tuple(M, M, atom("zero")), term()), term(), control_errc::bad_field, "element 5"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(-1)), term()), term(), control_errc::bad_field, "element 5"},
+        {tuple(term(36), term(1.5), P, F),
+         {},
+         control_errc::bad_field,
+         "UNLINK_ID_ACK: element 2 (Id) must be an integer in 0..2^64-1, got a float"},
+        {tuple(term(29), P, P, P, tuple(M, M, term(0)), term()), term(), control_errc::bad_field,
+         "element 2 (ReqId) must be a reference"},
+        {tuple(term(29), R, R, P, tuple(M, M, term(0)), term()), term(), control_errc::bad_field,
+         "element 3 (From)"},
+        {tuple(term(29), R, P, M, tuple(M, M, term(0)), term()), term(), control_errc::bad_field,
+         "element 4 (GroupLeader)"},
+        {tuple(term(29), R, P, P, tuple(M, M), term()), term(), control_errc::bad_field,
+         "element 5 ({Module, Function, Arity})"},
+        {tuple(term(29), R, P, P, tuple(M, term(1), term(0)), term()), term(), control_errc::bad_field,
+         "element 5"},
+        {tuple(term(29), R, P, P, tuple(M, M, atom("zero")), term()), term(), control_errc::bad_field,
+         "element 5"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(-1)), term()), term(), control_errc::bad_field,
+         "element 5"},
         {tuple(term(29), R, P, P, M, term()), term(), control_errc::bad_field, "got the atom m"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(0)), M), term(), control_errc::bad_field, "element 6 (OptList) must be a proper list"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(0)), cons(M, M)), term(), control_errc::bad_field, "element 6 (OptList)"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(1)), term()), cons(M, M), control_errc::bad_field, "argument list must be a proper list"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(2)), term()), list({M}), control_errc::bad_field, "argument list has 1 elements but Arity is 2"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(0)), term()), M, control_errc::bad_field, "argument list must be a proper list, got the atom m"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(0)), M), term(), control_errc::bad_field,
+         "element 6 (OptList) must be a proper list"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(0)), cons(M, M)), term(), control_errc::bad_field,
+         "element 6 (OptList)"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(1)), term()), cons(M, M), control_errc::bad_field,
+         "argument list must be a proper list"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(2)), term()), list({M}), control_errc::bad_field,
+         "argument list has 1 elements but Arity is 2"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(0)), term()), M, control_errc::bad_field,
+         "argument list must be a proper list, got the atom m"},
         {tuple(term(31), R, F, term(-1), P), {}, control_errc::bad_field, "SPAWN_REPLY: element 4 (Flags)"},
-        {tuple(term(31), R, F, term(0), R), {}, control_errc::bad_field, "element 5 (Result) must be a pid or an atom"},
-        {tuple(term(32), P, F, term(0), P, token()), {}, control_errc::bad_field, "SPAWN_REPLY_TT: element 2 (ReqId)"},
-        {tuple(term(33), P, P), M, control_errc::bad_field, "ALIAS_SEND: element 3 (Alias) must be a reference"},
+        {tuple(term(31), R, F, term(0), R),
+         {},
+         control_errc::bad_field,
+         "element 5 (Result) must be a pid or an atom"},
+        {tuple(term(32), P, F, term(0), P, token()),
+         {},
+         control_errc::bad_field,
+         "SPAWN_REPLY_TT: element 2 (ReqId)"},
+        {tuple(term(33), P, P), M, control_errc::bad_field,
+         "ALIAS_SEND: element 3 (Alias) must be a reference"},
         {tuple(term(33), R, R), M, control_errc::bad_field, "element 2 (From)"},
         // Second term present exactly when the operation has one.
-        {tuple(term(2), empty, F), {}, control_errc::missing_payload, "SEND: the second term (Message) is missing"},
+        {tuple(term(2), empty, F),
+         {},
+         control_errc::missing_payload,
+         "SEND: the second term (Message) is missing"},
         {tuple(term(22), P, F), {}, control_errc::missing_payload, "SEND_SENDER"},
         {tuple(term(6), P, empty, M), {}, control_errc::missing_payload, "REG_SEND"},
         {tuple(term(24), P, F), {}, control_errc::missing_payload, "(Reason) is missing"},
         {tuple(term(28), P, F, R), {}, control_errc::missing_payload, "PAYLOAD_MONITOR_P_EXIT"},
-        {tuple(term(29), R, P, P, tuple(M, M, term(0)), term()), {}, control_errc::missing_payload, "(ArgList)"},
+        {tuple(term(29), R, P, P, tuple(M, M, term(0)), term()),
+         {},
+         control_errc::missing_payload,
+         "(ArgList)"},
         {tuple(term(33), P, R), {}, control_errc::missing_payload, "ALIAS_SEND"},
-        {tuple(term(1), P, F), M, control_errc::unexpected_payload, "LINK: takes no second term, got the atom m"},
+        {tuple(term(1), P, F), M, control_errc::unexpected_payload,
+         "LINK: takes no second term, got the atom m"},
         {tuple(term(3), P, F, M), M, control_errc::unexpected_payload, "EXIT"},
         {tuple(term(31), R, F, term(0), P), M, control_errc::unexpected_payload, "SPAWN_REPLY"},
         {tuple(term(35), term(1), P, F), M, control_errc::unexpected_payload, "UNLINK_ID"},
@@ -308,7 +378,8 @@ TEST(dist_control, names_and_payload_table) {
     EXPECT_EQ(to_string(op::payload_monitor_p_exit), "PAYLOAD_MONITOR_P_EXIT");
     EXPECT_EQ(to_string(static_cast<op>(9)), "UNKNOWN");
     int with_payload = 0;
-    for (int i = 0; i < 64; ++i) with_payload += has_payload(static_cast<op>(i));
+    for (int i = 0; i < 64; ++i)
+        with_payload += has_payload(static_cast<op>(i));
     EXPECT_EQ(with_payload, 15);
     EXPECT_EQ(opcode(control_message(alias_send{})), op::alias_send);
 }

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include <cstdio>
 #include "nodus/dist/control.hpp"
 #include "nodus/dist/flags.hpp"
 #include "nodus/dist/packet.hpp"
 #include "nodus/etf/etf.hpp"
-#include <cstdio>
 
 using namespace nodus;
 using namespace nodus::dist;
@@ -63,7 +63,8 @@ public:
         h.push_back(static_cast<std::uint8_t>(n));
         if (n == 0) return out;
         bool long_atoms = false;
-        for (atom a : refs_) long_atoms = long_atoms || a.name().size() > 255;
+        for (atom a : refs_)
+            long_atoms = long_atoms || a.name().size() > 255;
         std::vector<std::uint8_t> nibbles;
         bytes entries;
         for (atom a : refs_) {
@@ -97,9 +98,9 @@ private:
 
 struct packet {
     bytes data;
-    int message;     // index of the message it belongs to
-    bool last;       // completes the message
-    int sequence;    // -1: not a continuation; else the message index whose sequence it continues
+    int message;   // index of the message it belongs to
+    bool last;     // completes the message
+    int sequence;  // -1: not a continuation; else the message index whose sequence it continues
 };
 
 bytes frame(std::uint8_t kind, std::uint64_t seq, std::uint64_t id) {
@@ -114,8 +115,8 @@ bytes frame(std::uint8_t kind, std::uint64_t seq, std::uint64_t id) {
 }
 
 // Packets of one encoded message: a 131,68 packet, or fragments cut at the given offsets.
-std::vector<packet> packets_of(int index, const cache_encoder::encoded& e, const std::vector<std::size_t>& cuts,
-                               std::uint64_t seq) {
+std::vector<packet> packets_of(int index, const cache_encoder::encoded& e,
+                               const std::vector<std::size_t>& cuts, std::uint64_t seq) {
     std::vector<packet> out;
     if (cuts.empty()) {
         bytes d = frame(dist_header, 0, 0);
@@ -130,7 +131,8 @@ std::vector<packet> packets_of(int index, const cache_encoder::encoded& e, const
         std::size_t to = i < cuts.size() ? cuts[i] : e.body.size();
         bytes d = frame(i == 0 ? dist_frag_header : dist_frag_cont, seq, count - i);
         if (i == 0) d.insert(d.end(), e.header.begin(), e.header.end());
-        d.insert(d.end(), e.body.begin() + static_cast<std::ptrdiff_t>(from), e.body.begin() + static_cast<std::ptrdiff_t>(to));
+        d.insert(d.end(), e.body.begin() + static_cast<std::ptrdiff_t>(from),
+                 e.body.begin() + static_cast<std::ptrdiff_t>(to));
         out.push_back({std::move(d), index, i + 1 == count, i == 0 ? -1 : index});
         from = to;
     }
@@ -139,28 +141,36 @@ std::vector<packet> packets_of(int index, const cache_encoder::encoded& e, const
 
 std::vector<std::size_t> even_cuts(std::size_t size, std::size_t chunk) {
     std::vector<std::size_t> cuts;
-    for (std::size_t at = chunk; at < size; at += chunk) cuts.push_back(at);
+    for (std::size_t at = chunk; at < size; at += chunk)
+        cuts.push_back(at);
     return cuts;
 }
 
 const atom node_a("grind_a@host");
 const atom node_b("grind_b@host");
-pid pa(std::uint32_t id) { return pid::make(node_a, id, 0, 0x11223344); }
-pid pb(std::uint32_t id) { return pid::make(node_b, id, 0, 0x55667788); }
+pid pa(std::uint32_t id) {
+    return pid::make(node_a, id, 0, 0x11223344);
+}
+pid pb(std::uint32_t id) {
+    return pid::make(node_b, id, 0, 0x55667788);
+}
 
 std::vector<dist_message> stream_messages(std::size_t scale) {
     const std::uint32_t words[] = {1, 2, 3};
     const reference alias = reference::make(node_a, 0x11223344, words);
     std::string long_name;
-    for (int i = 0; i < 200; ++i) long_name += "\xCE\xBB";  // 200 characters, 400 bytes: LongAtoms
+    for (int i = 0; i < 200; ++i)
+        long_name += "\xCE\xBB";  // 200 characters, 400 bytes: LongAtoms
     std::vector<term> atoms_list;
-    for (const char* s : {"alpha", "beta", "gamma", "delta", "sink", "hello"}) atoms_list.push_back(atom(s));
+    for (const char* s : {"alpha", "beta", "gamma", "delta", "sink", "hello"})
+        atoms_list.push_back(atom(s));
     return {
         {tuple(term(22), pa(1), pb(2)), tuple(atom("hello"), atom("world"))},
         {tuple(term(6), pa(3), atom(), atom("sink")),
          tuple(atom("data"), binary(std::string(60 * scale, 'd')), make_list(atoms_list), atom("héllo"))},
         {tuple(term(26), pa(1), pb(4)), tuple(atom("shutdown"), atom(long_name))},
-        {tuple(term(33), pa(5), alias), tuple(atom("reply"), binary(std::string(40 * scale, 'r')), make_list(atoms_list))},
+        {tuple(term(33), pa(5), alias),
+         tuple(atom("reply"), binary(std::string(40 * scale, 'r')), make_list(atoms_list))},
         {tuple(term(6), pa(3), atom(), atom("sink")), tuple(atom("bye"), pb(2), atom("world"))},
     };
 }
@@ -177,7 +187,8 @@ stream make_stream(std::size_t scale, std::size_t chunk) {
     cache_encoder enc;
     for (std::size_t i = 0; i < s.messages.size(); ++i) {
         auto e = enc.encode(s.messages[i].control, s.messages[i].payload);
-        std::vector<std::size_t> cuts = (i == 1 || i == 3) ? even_cuts(e.body.size(), chunk) : std::vector<std::size_t>{};
+        std::vector<std::size_t> cuts =
+            (i == 1 || i == 3) ? even_cuts(e.body.size(), chunk) : std::vector<std::size_t>{};
         s.per_message.push_back(packets_of(static_cast<int>(i), e, cuts, 0x1000 + i));
     }
     return s;
@@ -203,14 +214,16 @@ void interleavings(const stream& s, std::size_t limit, std::vector<std::vector<c
     std::vector<std::vector<const packet*>> conts(s.per_message.size());
     for (std::size_t i = 0; i < s.per_message.size(); ++i) {
         heads.push_back(&s.per_message[i][0]);
-        for (std::size_t j = 1; j < s.per_message[i].size(); ++j) conts[i].push_back(&s.per_message[i][j]);
+        for (std::size_t j = 1; j < s.per_message[i].size(); ++j)
+            conts[i].push_back(&s.per_message[i][j]);
     }
     std::vector<std::size_t> next(conts.size(), 0);
     std::vector<const packet*> cur;
     auto rec = [&](auto& self, std::size_t h) -> void {
         if (out.size() >= limit) return;
         bool done = h == heads.size();
-        for (std::size_t i = 0; i < conts.size(); ++i) done = done && next[i] == conts[i].size();
+        for (std::size_t i = 0; i < conts.size(); ++i)
+            done = done && next[i] == conts[i].size();
         if (done) {
             out.push_back(cur);
             return;
@@ -239,20 +252,23 @@ TEST(dist_packet_grind, the_stream_uses_the_atom_cache) {
     const bytes& last = s.per_message[4][0].data;
     ASSERT_GT(last[2], 0);
     bool any_old = false;
-    for (std::size_t i = 0; i < last[2]; ++i) any_old = any_old || ((last[3 + i / 2] >> ((i & 1) * 4)) & 8) == 0;
+    for (std::size_t i = 0; i < last[2]; ++i)
+        any_old = any_old || ((last[3 + i / 2] >> ((i & 1) * 4)) & 8) == 0;
     EXPECT_TRUE(any_old);
     EXPECT_GT(s.per_message[1].size(), 2u);
     EXPECT_GT(s.per_message[3].size(), 2u);
     auto got = run([&] {
         std::vector<const packet*> order;
         for (auto& v : s.per_message) {
-            for (auto& p : v) order.push_back(&p);
+            for (auto& p : v)
+                order.push_back(&p);
         }
         return order;
     }());
     ASSERT_TRUE(got.has_value());
     ASSERT_EQ(got->size(), s.messages.size());
-    for (auto& [i, m] : *got) EXPECT_TRUE(m == s.messages[static_cast<std::size_t>(i)]) << "message " << i;
+    for (auto& [i, m] : *got)
+        EXPECT_TRUE(m == s.messages[static_cast<std::size_t>(i)]) << "message " << i;
 }
 
 TEST(dist_packet_grind, every_interleaving_of_the_sequences_delivers_the_same_messages) {
@@ -297,19 +313,23 @@ TEST(dist_packet_grind, a_message_cut_anywhere_reassembles_to_the_same_terms) {
         ASSERT_TRUE(got.has_value());
         ASSERT_TRUE(*got == messages[1]);
     };
-    for (std::size_t a = 0; a <= n; ++a) check({a});
+    for (std::size_t a = 0; a <= n; ++a)
+        check({a});
     for (std::size_t a = 0; a <= n; a += 3) {
-        for (std::size_t b = a; b <= n; b += 2) check({a, b});
+        for (std::size_t b = a; b <= n; b += 2)
+            check({a, b});
     }
     // Every fragment size.
-    for (std::size_t chunk = 1; chunk <= n; chunk += chunk < 40 ? 1 : 17) check(even_cuts(n, chunk));
+    for (std::size_t chunk = 1; chunk <= n; chunk += chunk < 40 ? 1 : 17)
+        check(even_cuts(n, chunk));
 }
 
 TEST(dist_packet_grind, every_truncated_packet_is_an_error) {
     stream s = make_stream(2, 60);
     std::vector<const packet*> order;
     for (auto& v : s.per_message) {
-        for (auto& p : v) order.push_back(&p);
+        for (auto& p : v)
+            order.push_back(&p);
     }
     std::size_t immediate = 0, at_completion = 0, undetected = 0, cases = 0;
     for (std::size_t i = 0; i < order.size(); ++i) {
@@ -360,6 +380,6 @@ TEST(dist_packet_grind, every_truncated_packet_is_an_error) {
     EXPECT_GT(at_completion, 0u);
     EXPECT_LT(undetected * 20, cases);
     EXPECT_EQ(immediate + at_completion + undetected, cases);
-    std::printf("%zu truncations: %zu errors at once, %zu at completion, %zu undetectable\n", cases, immediate,
-                at_completion, undetected);
+    std::printf("%zu truncations: %zu errors at once, %zu at completion, %zu undetectable\n", cases,
+                immediate, at_completion, undetected);
 }

@@ -33,7 +33,8 @@ bytes parse(std::string_view s) {
             ++i;
         } else if (c == '\'') {
             std::size_t end = s.find('\'', i + 1);
-            for (std::size_t j = i + 1; j < end; ++j) out.push_back(static_cast<std::uint8_t>(s[j]));
+            for (std::size_t j = i + 1; j < end; ++j)
+                out.push_back(static_cast<std::uint8_t>(s[j]));
             i = end + 1;
         } else {
             out.push_back(static_cast<std::uint8_t>(std::stoul(std::string(s.substr(i, 2)), nullptr, 16)));
@@ -45,7 +46,8 @@ bytes parse(std::string_view s) {
 
 bytes cat(std::initializer_list<bytes> parts) {
     bytes out;
-    for (const bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+    for (const bytes& p : parts)
+        out.insert(out.end(), p.begin(), p.end());
     return out;
 }
 
@@ -54,10 +56,14 @@ bytes body_of(const term& t) {
     etf::encode_body(t, w, {2, -1, nullptr});
     return w.take();
 }
-bytes external(const term& t) { return etf::encode(t, {2, -1, nullptr}); }
+bytes external(const term& t) {
+    return etf::encode(t, {2, -1, nullptr});
+}
 
 const atom a_vm("a@vm");
-pid capture_pid() { return pid::make(a_vm, 54, 0, 0x6b01ad9c); }
+pid capture_pid() {
+    return pid::make(a_vm, 54, 0, 0x6b01ad9c);
+}
 
 // Feeds one packet payload and expects a complete message.
 dist_message feed_ok(packet_reader& r, const bytes& packet) {
@@ -127,8 +133,8 @@ TEST(dist_packet, capture_reusing_a_cached_atom) {
         " 5a 0003 52 00 6b01ad9c 00000001 00000002 00000003");
     dist_message m = feed_ok(r, second);
     const std::uint32_t words[] = {1, 2, 3};
-    EXPECT_TRUE(m.control == tuple(term(20), capture_pid(), atom("net_kernel"),
-                                   reference::make(a_vm, 0x6b01ad9c, words)));
+    EXPECT_TRUE(m.control ==
+                tuple(term(20), capture_pid(), atom("net_kernel"), reference::make(a_vm, 0x6b01ad9c, words)));
     EXPECT_FALSE(m.payload.has_value());
     EXPECT_EQ(r.cached_atom(1 * 256 + 175), atom("net_kernel"));
     // The same cached reference in a fresh reader is an error: the cache is per connection.
@@ -142,8 +148,9 @@ TEST(dist_packet, capture_reusing_a_cached_atom) {
 TEST(dist_packet, fragment_example_of_the_otp_documentation) {
     packet_reader r(hdr | frag);
     // An earlier packet puts the node name and '' into slots 4:10 and 0:5.
-    bytes earlier = cat({parse("83 44 02 8c 00 0a 0a 'nodeb@host' 05 00"),
-                         parse("68 03 61 01 58 52 00 00000001 00000000 00000002 58 52 00 00000002 00000000 00000002")});
+    bytes earlier =
+        cat({parse("83 44 02 8c 00 0a 0a 'nodeb@host' 05 00"),
+             parse("68 03 61 01 58 52 00 00000001 00000000 00000002 58 52 00 00000002 00000000 00000002")});
     dist_message link_msg = feed_ok(r, earlier);
     const atom node("nodeb@host");
     EXPECT_TRUE(link_msg.control == tuple(term(1), pid::make(node, 1, 0, 2), pid::make(node, 2, 0, 2)));
@@ -184,7 +191,8 @@ TEST(dist_packet, pass_through_packets) {
     packet_reader r2(0);
     packet_error e = feed_error(r2, cat({{112}, external(control), body_of(msg)}));
     EXPECT_EQ(e.code, packet_errc::bad_term);
-    EXPECT_NE(e.message.find("payload term of a pass-through packet starts with 104, not 131"), std::string::npos)
+    EXPECT_NE(e.message.find("payload term of a pass-through packet starts with 104, not 131"),
+              std::string::npos)
         << e.message;
 }
 
@@ -204,7 +212,8 @@ TEST(dist_packet, a_form_the_flags_do_not_allow_is_an_incompatible_peer) {
         packet_reader r(0);
         packet_error e = feed_error(r, header);
         EXPECT_EQ(e.code, packet_errc::incompatible_peer);
-        EXPECT_NE(e.message.find("distribution header (131) on a pass-through connection"), std::string::npos);
+        EXPECT_NE(e.message.find("distribution header (131) on a pass-through connection"),
+                  std::string::npos);
     }
     for (const bytes* p : {&first, &cont}) {
         packet_reader r(hdr);
@@ -242,18 +251,19 @@ TEST(dist_packet, malformed_packets) {
     EXPECT_EQ(err(hdr, {7, 68, 0}).code, packet_errc::bad_header);
     EXPECT_EQ(err(0, {7, 131}).code, packet_errc::incompatible_peer);
     EXPECT_EQ(err(hdr, {131, 68}).code, packet_errc::bad_header);
-    EXPECT_EQ(err(hdr, {131, 68, 1}).code, packet_errc::bad_header);           // no flags
-    EXPECT_EQ(err(hdr, {131, 68, 1, 8}).code, packet_errc::bad_header);        // no ref
-    EXPECT_EQ(err(hdr, {131, 68, 1, 8, 3}).code, packet_errc::bad_header);     // no length
+    EXPECT_EQ(err(hdr, {131, 68, 1}).code, packet_errc::bad_header);                // no flags
+    EXPECT_EQ(err(hdr, {131, 68, 1, 8}).code, packet_errc::bad_header);             // no ref
+    EXPECT_EQ(err(hdr, {131, 68, 1, 8, 3}).code, packet_errc::bad_header);          // no length
     EXPECT_EQ(err(hdr, {131, 68, 1, 8, 3, 2, 'a'}).code, packet_errc::bad_header);  // short text
-    EXPECT_EQ(err(hdr, {131, 68, 0}).code, packet_errc::bad_term);             // no control term
+    EXPECT_EQ(err(hdr, {131, 68, 0}).code, packet_errc::bad_term);                  // no control term
     EXPECT_EQ(err(hdr | frag, parse("83 45 0000000000000001 00000000000000")).code, packet_errc::bad_header);
     EXPECT_EQ(err(hdr | frag, parse("83 46 0000000000000001")).code, packet_errc::bad_header);
     // Trailing bytes after the terms.
     packet_error t = err(hdr, cat({{131, 68, 0}, body_of(control), body_of(atom("x")), {0}}));
     EXPECT_EQ(t.code, packet_errc::trailing_data);
     EXPECT_NE(t.message.find("1 bytes after the payload term"), std::string::npos);
-    EXPECT_EQ(err(0, cat({{112}, external(control), external(atom("x")), {131}})).code, packet_errc::trailing_data);
+    EXPECT_EQ(err(0, cat({{112}, external(control), external(atom("x")), {131}})).code,
+              packet_errc::trailing_data);
     // A term with its own 131 after a header.
     EXPECT_EQ(err(hdr, cat({{131, 68, 0}, external(control)})).code, packet_errc::bad_term);
     // ATOM_CACHE_REF beyond the header's refs.
@@ -267,9 +277,13 @@ TEST(dist_packet, malformed_packets) {
 TEST(dist_packet, header_atoms) {
     // LongAtoms: 2-byte lengths; here an atom of 150 characters in 300 bytes.
     std::string long_name;
-    for (int i = 0; i < 150; ++i) long_name += "\xC3\xA9";
-    bytes p = cat({{131, 68, 2, 0x88, 0x01}, {3, 0x01, 0x2C}, bytes(long_name.begin(), long_name.end()),
-                   {4, 0x00, 0x01, 'x'}, {104, 2, 82, 0, 82, 1}});
+    for (int i = 0; i < 150; ++i)
+        long_name += "\xC3\xA9";
+    bytes p = cat({{131, 68, 2, 0x88, 0x01},
+                   {3, 0x01, 0x2C},
+                   bytes(long_name.begin(), long_name.end()),
+                   {4, 0x00, 0x01, 'x'},
+                   {104, 2, 82, 0, 82, 1}});
     packet_reader r(hdr);
     dist_message m = feed_ok(r, p);
     EXPECT_TRUE(m.control == tuple(atom(long_name), atom("x")));
@@ -342,7 +356,9 @@ struct fragmenter {
 };
 
 const term big_control = tuple(term(6), pid::make(a_vm, 5, 0, 1), atom(), atom("sink"));
-term big_payload(std::size_t n) { return tuple(atom("data"), binary(std::string(n, 'z')), term(42)); }
+term big_payload(std::size_t n) {
+    return tuple(atom("data"), binary(std::string(n, 'z')), term(42));
+}
 
 }  // namespace
 
@@ -395,7 +411,8 @@ TEST(dist_packet, fragment_errors) {
         ASSERT_TRUE(r.feed(p[0]).has_value());
         packet_error e = feed_error(r, p[2]);
         EXPECT_EQ(e.code, packet_errc::fragment_order);
-        EXPECT_NE(e.message.find("fragment 2 arrived where fragment 3 was expected"), std::string::npos) << e.message;
+        EXPECT_NE(e.message.find("fragment 2 arrived where fragment 3 was expected"), std::string::npos)
+            << e.message;
     }
     {
         packet_reader r(hdr | frag);
@@ -417,7 +434,8 @@ TEST(dist_packet, fragment_errors) {
     {
         // After the last fragment the sequence is gone.
         packet_reader r(hdr | frag);
-        for (const bytes& x : p) ASSERT_TRUE(r.feed(x).has_value());
+        for (const bytes& x : p)
+            ASSERT_TRUE(r.feed(x).has_value());
         EXPECT_EQ(feed_error(r, p[3]).code, packet_errc::unknown_sequence);
     }
     {
@@ -454,16 +472,20 @@ TEST(dist_packet, limits) {
         ASSERT_TRUE(r.feed(pa[1]).has_value());
         packet_error e = feed_error(r, pa[2]);
         EXPECT_EQ(e.code, packet_errc::too_large);
-        EXPECT_NE(e.message.find("exceeds the limit of " + std::to_string(whole - 1)), std::string::npos) << e.message;
+        EXPECT_NE(e.message.find("exceeds the limit of " + std::to_string(whole - 1)), std::string::npos)
+            << e.message;
         l.max_message_size = whole;
         packet_reader ok(hdr | frag, l);
-        for (const bytes& x : pa) ASSERT_TRUE(ok.feed(x).has_value());
+        for (const bytes& x : pa)
+            ASSERT_TRUE(ok.feed(x).has_value());
         // Unfragmented messages too.
         l.max_message_size = 10;
         packet_reader small(hdr, l);
-        EXPECT_EQ(feed_error(small, cat({{131, 68, 0}, body_of(big_payload(10))})).code, packet_errc::too_large);
+        EXPECT_EQ(feed_error(small, cat({{131, 68, 0}, body_of(big_payload(10))})).code,
+                  packet_errc::too_large);
         packet_reader small_pass(0, l);
-        EXPECT_EQ(feed_error(small_pass, cat({{112}, external(big_payload(10))})).code, packet_errc::too_large);
+        EXPECT_EQ(feed_error(small_pass, cat({{112}, external(big_payload(10))})).code,
+                  packet_errc::too_large);
     }
     {
         packet_limits l;
@@ -475,24 +497,30 @@ TEST(dist_packet, limits) {
         packet_reader r2(hdr | frag, l);
         ASSERT_TRUE(r2.feed(pa[0]).has_value());
         ASSERT_TRUE(r2.feed(pb[0]).has_value());
-        for (std::size_t i = 1; i < pa.size(); ++i) ASSERT_TRUE(r2.feed(pa[i]).has_value());
+        for (std::size_t i = 1; i < pa.size(); ++i)
+            ASSERT_TRUE(r2.feed(pa[i]).has_value());
         ASSERT_TRUE(r2.feed(pc[0]).has_value());  // a finished sequence frees its place
     }
     {
         packet_limits l;
         l.max_buffered_bytes = whole + 500;
         packet_reader r(hdr | frag, l);
-        for (std::size_t i = 0; i < 2; ++i) ASSERT_TRUE(r.feed(pa[i]).has_value());
-        for (std::size_t i = 0; i < 2; ++i) ASSERT_TRUE(r.feed(pb[i]).has_value());
+        for (std::size_t i = 0; i < 2; ++i)
+            ASSERT_TRUE(r.feed(pa[i]).has_value());
+        for (std::size_t i = 0; i < 2; ++i)
+            ASSERT_TRUE(r.feed(pb[i]).has_value());
         EXPECT_LE(r.buffered_bytes(), l.max_buffered_bytes);
         packet_error e = feed_error(r, pb[2]);
         EXPECT_EQ(e.code, packet_errc::buffer_full);
-        EXPECT_NE(e.message.find("sequence 0x2: buffered fragments would exceed the limit of"), std::string::npos)
+        EXPECT_NE(e.message.find("sequence 0x2: buffered fragments would exceed the limit of"),
+                  std::string::npos)
             << e.message;
         // One at a time fits.
         packet_reader r2(hdr | frag, l);
-        for (const bytes& x : pa) ASSERT_TRUE(r2.feed(x).has_value());
-        for (const bytes& x : pb) ASSERT_TRUE(r2.feed(x).has_value());
+        for (const bytes& x : pa)
+            ASSERT_TRUE(r2.feed(x).has_value());
+        for (const bytes& x : pb)
+            ASSERT_TRUE(r2.feed(x).has_value());
         EXPECT_EQ(r2.buffered_bytes(), 0u);
     }
 }
@@ -584,7 +612,8 @@ TEST(dist_packet, writer_fragments_only_above_the_fragment_size) {
     ASSERT_TRUE(m.has_value());
     ASSERT_EQ(m->packets.size(), 1u + (15 + 3) / 4);
     EXPECT_EQ(m->packets[0].body.size(), control_size);
-    for (std::size_t i = 1; i + 1 < m->packets.size(); ++i) EXPECT_EQ(m->packets[i].body.size(), 4u);
+    for (std::size_t i = 1; i + 1 < m->packets.size(); ++i)
+        EXPECT_EQ(m->packets[i].body.size(), 4u);
     // Sequence id 0 cannot identify a fragmented message.
     auto zero = packet_writer(hdr | frag, 4).encode(control, &payload, 0);
     ASSERT_FALSE(zero.has_value());
@@ -594,7 +623,8 @@ TEST(dist_packet, writer_fragments_only_above_the_fragment_size) {
 
 namespace {
 
-void writer_round_trip(std::uint64_t flags, const term& control, const term& payload, std::size_t fragment_size) {
+void writer_round_trip(std::uint64_t flags, const term& control, const term& payload,
+                       std::size_t fragment_size) {
     SCOPED_TRACE("flags " + std::to_string(flags));
     packet_writer w(flags, fragment_size);
     packet_reader r(flags);
@@ -655,11 +685,14 @@ TEST(dist_packet, writer_to_reader_small_messages) {
 TEST(dist_packet, writer_to_reader_10_mb_messages) {
     const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
     std::string big(10 << 20, '\0');
-    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 2654435761u >> 24);
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>(i * 2654435761u >> 24);
     std::vector<term> ints;
-    for (int i = 0; i < 10000; ++i) ints.push_back(term(i * 7919));
+    for (int i = 0; i < 10000; ++i)
+        ints.push_back(term(i * 7919));
     const term payload = tuple(atom("big"), binary(big), make_list(std::move(ints)));
-    for (std::uint64_t flags : {std::uint64_t{0}, hdr, frag, hdr | frag}) writer_round_trip(flags, control, payload, default_fragment_size);
+    for (std::uint64_t flags : {std::uint64_t{0}, hdr, frag, hdr | frag})
+        writer_round_trip(flags, control, payload, default_fragment_size);
 }
 
 TEST(dist_packet, writer_fragments_of_two_messages_interleave) {

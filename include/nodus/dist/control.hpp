@@ -238,9 +238,9 @@ struct alias_send {
     friend bool operator==(const alias_send&, const alias_send&) = default;
 };
 
-using control_message =
-    std::variant<link, send, send_sender, reg_send, group_leader, exit, exit2, unlink, unlink_id, unlink_id_ack,
-                 monitor_p, demonitor_p, monitor_p_exit, spawn_request, spawn_reply, alias_send>;
+using control_message = std::variant<link, send, send_sender, reg_send, group_leader, exit, exit2, unlink,
+                                     unlink_id, unlink_id_ack, monitor_p, demonitor_p, monitor_p_exit,
+                                     spawn_request, spawn_reply, alias_send>;
 
 // The operation of the message's plain form (exit gives op::exit for all four wire forms).
 op opcode(const control_message& m) noexcept;

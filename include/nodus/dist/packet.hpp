@@ -67,7 +67,7 @@ std::string_view to_string(packet_errc e) noexcept;
 
 struct packet_error {
     packet_errc code;
-    std::string message;                   // what was wrong, for the log line closing the connection
+    std::string message;                    // what was wrong, for the log line closing the connection
     std::optional<etf::error> etf_error{};  // for bad_term (and bad_atom from the term decoder)
 };
 

@@ -1,0 +1,350 @@
+// Distribution against real OTP 25 nodes, both directions: ping, nodes(), messages to pids and
+// names, links and monitors (and noconnection when the other OS process dies), ticks, large
+// binaries, hidden nodes, port ranges, and a cluster of nodus nodes. Each test starts its own
+// epmd and erl nodes and stops them by PID.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "cluster.hpp"
+#include "nodus/node/net.hpp"
+#include "nodus/term/text.hpp"
+
+using namespace nodus;
+using namespace nodus::literals;
+using namespace nodus::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+class dist_interop : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto erl = find_erl();
+        if (!erl) {
+            if (may_skip_without_erl()) GTEST_SKIP() << missing_erl_message();
+            FAIL() << missing_erl_message();
+        }
+        erl_ = *erl;
+        epmd_ = std::make_unique<epmd_daemon>();
+    }
+
+    std::unique_ptr<erl_node> start_erl(const std::string& prefix, const std::string& cookie = "cookie",
+                                        std::vector<std::string> args = {}, bool hidden = false) {
+        erl_node_options o;
+        o.sname = unique_name(prefix);
+        o.cookie = cookie;
+        o.epmd_port = epmd_->port();
+        o.args = std::move(args);
+        o.hidden = hidden;
+        return std::make_unique<erl_node>(erl_, o);
+    }
+    std::unique_ptr<node> start_nodus(const std::string& prefix, const std::string& cookie = "cookie",
+                                      const std::function<void(node_config&)>& tweak = {}) {
+        return nodus::test::start_nodus(unique_name(prefix), cookie, epmd_->port(), tweak);
+    }
+    static std::string quoted(atom a) { return "'" + std::string(a.name()) + "'"; }
+
+    // Runs body in a process of n and returns what it sends back.
+    template <class F>
+    term in_process(node& n, F body, std::chrono::milliseconds timeout = 20s) {
+        scoped_process me(n.rt());
+        pid back = me.self();
+        n.rt().spawn([back, body]() -> task<> {
+            term r = co_await body();
+            send(back, r);
+        });
+        auto r = me.receive(timeout);
+        if (!r) throw std::runtime_error("process did not answer");
+        return *r;
+    }
+
+    std::string erl_;
+    std::unique_ptr<epmd_daemon> epmd_;
+};
+
+task<term> ping_task(atom peer) { co_return term(co_await net_adm::ping(peer)); }
+
+}  // namespace
+
+TEST_F(dist_interop, ping_both_ways_and_nodes_on_both_sides) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    atom peer = e->name();
+    EXPECT_EQ(in_process(*n, [peer] { return ping_task(peer); }), term("pong"_a));
+    EXPECT_EQ(n->nodes(), std::vector<atom>{e->name()});
+    EXPECT_EQ(e->eval(*n, "nodes()."), list({term(n->name())}));
+    // And from erl to a fresh nodus node.
+    auto n2 = start_nodus("nodus");
+    EXPECT_EQ(e->eval(*n, "net_adm:ping(" + quoted(n2->name()) + ")."), term("pong"_a));
+    EXPECT_TRUE(eventually([&] { return n2->nodes().size() == 1; }));
+    EXPECT_EQ(n2->nodes(), std::vector<atom>{e->name()});
+}
+
+TEST_F(dist_interop, wrong_cookie_gives_pang_and_a_logged_reason) {
+    auto e = start_erl("erl", "right");
+    std::vector<std::string> logs;
+    std::mutex m;
+    auto n = start_nodus("nodus", "wrong", [&](node_config& c) {
+        c.log = [&](std::string_view l) {
+            std::lock_guard g(m);
+            logs.emplace_back(l);
+        };
+    });
+    atom peer = e->name();
+    EXPECT_EQ(in_process(*n, [peer] { return ping_task(peer); }), term("pang"_a));
+    EXPECT_TRUE(n->nodes().empty());
+    std::lock_guard g(m);
+    bool said = false;
+    for (auto& l : logs) said = said || l.find("cookie") != std::string::npos;
+    EXPECT_TRUE(said) << "no log line about the cookie";
+    // erl pinging us with the wrong cookie: pang, and we log the refused challenge.
+    auto n_ok = start_nodus("nodus2", "right");
+    EXPECT_EQ(e->eval(*n_ok, "net_adm:ping(" + quoted(n->name()) + ")."), term("pang"_a));
+}
+
+TEST_F(dist_interop, messages_to_pids_and_registered_names_both_ways) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    // A registered echo process on nodus (seed 002's echo server, in C++).
+    n->rt().spawn([]() -> task<> {
+        register_name("echo"_a, self());
+        for (;;) {
+            var<pid> from;
+            var<term> msg;
+            co_await receive(pat::tuple(from, msg));
+            send(*from, tuple("echo"_a, *msg));
+        }
+    });
+    std::string me = quoted(n->name());
+    // erl -> {echo, nodus}: the reply comes back to erl's process.
+    term r = e->eval(*n, "{echo, " + me + "} ! {self(), \"hello from erl\"}, receive {echo, M} -> M after 5000 -> timeout end.");
+    EXPECT_EQ(r, string("hello from erl"));
+    // nodus -> {inbox, erl} by name, and to erl's pid.
+    scoped_process p(n->rt());
+    p.send(tuple("inbox"_a, e->name()), tuple("by_name"_a, 1, binary("x")));
+    term erl_pid = e->eval(*n, "whereis(inbox).");
+    ASSERT_TRUE(erl_pid.is_pid());
+    EXPECT_EQ(erl_pid.as_pid().node(), e->name());
+    p.send(erl_pid, tuple("by_pid"_a, 2.5, p.self()));
+    EXPECT_TRUE(eventually([&] {
+        static std::vector<term> got;
+        auto more = e->inbox(*n);
+        got.insert(got.end(), more.begin(), more.end());
+        return got.size() >= 2;
+    }));
+}
+
+TEST_F(dist_interop, remote_links_and_monitors_both_ways) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    std::string me = quoted(n->name());
+    // nodus monitors an erl process that exits with a reason.
+    term victim = e->eval(*n, "spawn(fun() -> receive go -> exit(gone) end end).");
+    scoped_process p(n->rt());
+    reference ref = p.monitor(victim);
+    p.send(victim, "go"_a);
+    auto down = p.receive(10s);
+    ASSERT_TRUE(down);
+    EXPECT_EQ(*down, tuple(atoms::DOWN, ref, atoms::process, victim, "gone"_a));
+    // nodus links to an erl process; erl kills it; we trap the exit.
+    p.trap_exit(true);
+    term linked = e->eval(*n, "spawn(fun() -> receive go -> exit(linked_exit) end end).");
+    p.link(linked.as_pid());
+    std::this_thread::sleep_for(200ms);  // the link signal is on its way before the exit
+    p.send(linked, "go"_a);
+    auto ex = p.receive(10s);
+    ASSERT_TRUE(ex);
+    EXPECT_EQ(*ex, tuple(atoms::EXIT, linked, "linked_exit"_a));
+    // erl monitors a nodus process by name and by pid, and sees it die.
+    pid target = n->rt().spawn([]() -> task<> {
+        register_name("target"_a, self());
+        co_await receive("die"_a);
+        exit(term("nodus_reason"_a));
+    });
+    std::this_thread::sleep_for(100ms);
+    term seen = e->eval(*n,
+        "R1 = monitor(process, {target, " + me + "}), "
+        "R2 = monitor(process, Target), "
+        "{target, " + me + "} ! die, "
+        "A = receive {'DOWN', R1, process, O1, X1} -> {O1, X1} after 5000 -> t1 end, "
+        "B = receive {'DOWN', R2, process, O2, X2} -> {O2, X2} after 5000 -> t2 end, {A, B}.",
+        {{"Target", target}});
+    EXPECT_EQ(seen, tuple(tuple(tuple("target"_a, n->name()), "nodus_reason"_a), tuple(target, "nodus_reason"_a)));
+    // Monitoring a name that does not exist on nodus: noproc at once (gen_server:call relies on it).
+    EXPECT_EQ(e->eval(*n, "R = monitor(process, {no_such_name, " + me + "}), receive {'DOWN', R, process, _, W} -> W after 5000 -> timeout end."),
+              term(atoms::noproc));
+    // erl links to a nodus process that exits abnormally.
+    pid lt = n->rt().spawn([]() -> task<> {
+        co_await receive("die"_a);
+        exit(term("bye"_a));
+    });
+    term got = e->eval(*n, "process_flag(trap_exit, true), link(L), L ! die, "
+                           "receive {'EXIT', P, W} -> {P, W} after 5000 -> timeout end.",
+                       {{"L", lt}});
+    EXPECT_EQ(got, tuple(lt, "bye"_a));
+}
+
+TEST_F(dist_interop, noconnection_when_the_erl_os_process_is_killed) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term remote = e->eval(*n, "spawn(fun() -> receive after infinity -> ok end end).");
+    scoped_process p(n->rt());
+    p.trap_exit(true);
+    reference ref = p.monitor(remote);
+    p.link(remote.as_pid());
+    n->rt().spawn([]() -> task<> { co_return; });
+    scoped_process watcher(n->rt());
+    pid wpid = watcher.self();
+    n->rt().spawn([wpid]() -> task<> {
+        net_kernel::monitor_nodes(true);
+        auto m = co_await receive();
+        send(wpid, *m);
+        co_await receive("never"_a);
+    });
+    std::this_thread::sleep_for(300ms);
+    e->process().signal(SIGKILL);
+    std::vector<term> got;
+    for (int i = 0; i < 2; ++i) {
+        auto m = p.receive(10s);
+        ASSERT_TRUE(m) << "got only " << got.size();
+        got.push_back(*m);
+    }
+    bool down = false, exit_seen = false;
+    for (auto& m : got) {
+        down = down || m == tuple(atoms::DOWN, ref, atoms::process, remote, atoms::noconnection);
+        exit_seen = exit_seen || m == tuple(atoms::EXIT, remote, atoms::noconnection);
+    }
+    EXPECT_TRUE(down);
+    EXPECT_TRUE(exit_seen);
+    auto nd = watcher.receive(10s);
+    ASSERT_TRUE(nd);
+    EXPECT_EQ(*nd, tuple(atoms::nodedown, e->name()));
+}
+
+TEST_F(dist_interop, a_silent_peer_is_declared_down_within_the_tick_time) {
+    auto e = start_erl("erl", "cookie", {"-kernel", "net_ticktime", "4"});
+    auto n = start_nodus("nodus", "cookie", [](node_config& c) { c.net_ticktime = 4s; });
+    ASSERT_TRUE(n->connect(e->name()));
+    // A live peer is never declared down: wait longer than the tick time.
+    std::this_thread::sleep_for(6s);
+    EXPECT_EQ(n->nodes(), std::vector<atom>{e->name()});
+    EXPECT_EQ(e->eval(*n, "nodes()."), list({term(n->name())}));
+    // Freeze the erl OS process: the TCP connection stays open but nothing arrives.
+    auto t0 = std::chrono::steady_clock::now();
+    e->process().signal(SIGSTOP);
+    EXPECT_TRUE(eventually([&] { return n->nodes().empty(); }, 15s));
+    auto took = std::chrono::steady_clock::now() - t0;
+    e->process().signal(SIGCONT);
+    EXPECT_LT(took, 8s);  // at most (intensity+1)/intensity of the tick time, plus slack
+}
+
+TEST_F(dist_interop, a_64_mib_binary_both_ways_intact) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    // 64 MiB: the bytes 0..255 repeated (erl builds it with binary:copy/2).
+    std::string big(64 << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i & 255);
+    n->rt().spawn([]() -> task<> {
+        register_name("sink"_a, self());
+        for (;;) {
+            var<pid> from;
+            var<term> b;
+            co_await receive(pat::tuple(from, b));
+            bool pattern_ok = b->is_binary();
+            auto bytes = b->bytes();
+            for (std::size_t i = 0; pattern_ok && i < bytes.size(); ++i) pattern_ok = bytes[i] == (i & 255);
+            send(*from, tuple(static_cast<long long>(bytes.size()), pattern_ok));
+            send(*from, *b);  // and back
+        }
+    });
+    std::string me = quoted(n->name());
+    const std::string make = "binary:copy(list_to_binary(lists:seq(0, 255)), 262144)";
+    // erl -> nodus (checked by nodus) -> erl (checked by erl).
+    term r = e->eval(*n,
+                     "B = " + make + ", {sink, " + me + "} ! {self(), B}, "
+                     "Info = receive {S, C} -> {S, C} after 60000 -> timeout end, "
+                     "Back = receive X when is_binary(X) -> X after 60000 -> timeout end, {Info, Back =:= B}.",
+                     120s);
+    EXPECT_EQ(r, tuple(tuple(64LL << 20, true), true)) << format_p(r);
+    // nodus -> erl: nodus's own binary, checked on the erl side.
+    scoped_process p(n->rt());
+    p.send(tuple("inbox"_a, e->name()), binary(big));
+    term check = e->eval(*n,
+                         "F = fun Loop(N) -> Ref = make_ref(), inbox ! {take, self(), Ref}, "
+                         "receive {Ref, [M]} -> M; {Ref, []} when N > 0 -> timer:sleep(100), Loop(N-1) end end, "
+                         "M = F(600), {byte_size(M), M =:= " + make + "}.",
+                         120s);
+    EXPECT_EQ(check, tuple(64LL << 20, true));
+}
+
+TEST_F(dist_interop, hidden_nodes_are_in_nodes_hidden_not_nodes) {
+    auto e = start_erl("erl");
+    auto hidden = start_nodus("hidden", "cookie", [](node_config& c) { c.hidden = true; });
+    ASSERT_TRUE(hidden->connect(e->name()));
+    EXPECT_TRUE(hidden->nodes(node_kind::visible).empty());
+    EXPECT_EQ(hidden->nodes(node_kind::hidden), std::vector<atom>{e->name()});
+    EXPECT_EQ(e->eval(*hidden, "nodes()."), term());
+    EXPECT_EQ(e->eval(*hidden, "nodes(hidden)."), list({term(hidden->name())}));
+    // A hidden erl node connecting to a visible nodus node: hidden on both sides.
+    auto eh = start_erl("erlh", "cookie", {}, true);
+    auto n = start_nodus("nodus");
+    EXPECT_EQ(eh->eval(*n, "net_adm:ping(" + quoted(n->name()) + ")."), term("pong"_a));
+    EXPECT_TRUE(eventually([&] { return n->nodes(node_kind::hidden).size() == 1; }));
+    EXPECT_TRUE(n->nodes(node_kind::visible).empty());
+}
+
+TEST_F(dist_interop, the_listen_port_range_is_honoured) {
+    std::uint16_t p = free_port();
+    auto n = start_nodus("nodus", "cookie", [p](node_config& c) {
+        c.listen_port_min = p;
+        c.listen_port_max = p;
+    });
+    EXPECT_EQ(n->listen_port(), p);
+    auto e = start_erl("erl");
+    EXPECT_EQ(e->eval(*n, "net_adm:ping(" + quoted(n->name()) + ")."), term("pong"_a));
+    // The port mapper lists us on that port.
+    term names = e->eval(*n, "{ok, L} = net_adm:names(), L.");
+    ASSERT_TRUE(names.is_list()) << format_p(names);
+    bool listed = false;
+    std::string alive(n->name().name().substr(0, n->name().name().find('@')));
+    auto entries = names.list_elements().value_or(std::vector<term>{});
+    for (const term& t : entries)
+        listed = listed || (t.is_tuple(2) && t[1] == term(static_cast<int>(p)) && t[0] == string(alive));
+    EXPECT_TRUE(listed) << format_p(names);
+}
+
+TEST_F(dist_interop, a_cluster_of_three_nodus_nodes) {
+    auto a = start_nodus("a");
+    auto b = start_nodus("b");
+    auto c = start_nodus("c");
+    ASSERT_TRUE(a->connect(b->name()));
+    ASSERT_TRUE(b->connect(c->name()));
+    ASSERT_TRUE(c->connect(a->name()));
+    for (auto* x : {a.get(), b.get(), c.get()}) EXPECT_EQ(x->nodes().size(), 2u);
+    // Messages, links and monitors across them.
+    pid echo = c->rt().spawn([]() -> task<> {
+        for (;;) {
+            var<pid> from;
+            var<term> msg;
+            co_await receive(pat::tuple(from, msg));
+            send(*from, *msg);
+        }
+    });
+    scoped_process p(a->rt());
+    p.send(echo, tuple(p.self(), "hi"_a));
+    EXPECT_EQ(p.receive(5s).value_or(term()), term("hi"_a));
+    reference r = p.monitor(echo);
+    // A round trip after the monitor: signals between two processes stay in order, so the
+    // monitor is in place before the exit below (else DOWN noproc, as in Erlang).
+    p.send(echo, tuple(p.self(), "sync"_a));
+    EXPECT_EQ(p.receive(5s).value_or(term()), term("sync"_a));
+    c->rt().exit(echo, term("stop"_a));
+    EXPECT_EQ(p.receive(5s).value_or(term()), tuple(atoms::DOWN, r, atoms::process, echo, "stop"_a));
+    // Ping through the cluster, and a node going away.
+    atom bn = b->name();
+    EXPECT_EQ(in_process(*a, [bn] { return ping_task(bn); }), term("pong"_a));
+    b.reset();
+    EXPECT_TRUE(eventually([&] { return a->nodes().size() == 1 && c->nodes().size() == 1; }));
+}
