@@ -7,10 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 #include <vector>
 
 namespace nodus::dist {
@@ -126,14 +124,21 @@ std::optional<std::string> resolv_conf_domain(std::string_view contents) {
 
 host_facts system_host_facts(naming_mode mode) {
     host_facts f;
-    char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) == 0) f.hostname = buf;
+    char hostname[256] = {};
+    if (::gethostname(hostname, sizeof hostname - 1) == 0) f.hostname = hostname;
     if (mode == naming_mode::longnames) {
         const char* etc = std::getenv("ERL_INET_ETC_DIR");
         std::string path = std::string(etc ? etc : "/etc") + "/resolv.conf";
-        std::ifstream in(path, std::ios::binary);
-        if (in) {
-            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        // fread rather than istreambuf_iterator: the latter trips g++ 12's -Wnull-dereference
+        // inside libstdc++ at -O3.
+        if (std::FILE* in = std::fopen(path.c_str(), "rb")) {
+            std::string text;
+            char buf[4096];
+            std::size_t n;
+            // resolv.conf is small; stop at 1 MiB whatever it is.
+            while ((n = std::fread(buf, 1, sizeof buf, in)) > 0 && text.size() < (1u << 20))
+                text.append(buf, n);
+            std::fclose(in);
             f.resolv_domain = resolv_conf_domain(text);
         }
     }

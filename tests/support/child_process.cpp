@@ -170,6 +170,15 @@ child_process::child_process(const spawn_options& opts) : argv_(opts.argv) {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
     std::vector<std::string> args = argv_;
+    args[0] = *program;
+    // The child dies with the test process even if the test aborts before its destructor runs
+    // (util-linux setpriv sets the parent-death signal, then execs: same PID, and erl's own
+    // exec of beam.smp keeps it).
+    static const std::optional<std::string> setpriv = find_program("setpriv");
+    if (setpriv) {
+        args.insert(args.begin(), {*setpriv, "--pdeathsig", "KILL", "--"});
+        program = setpriv;
+    }
     std::vector<std::string> env = child_environment(opts);
     std::vector<char*> argv_c = c_strings(args);
     std::vector<char*> env_c = c_strings(env);
