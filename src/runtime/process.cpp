@@ -432,6 +432,8 @@ void runtime::exit(const pid& target, term reason) {
     impl_->send_signal(target, sig::exit2, term(atoms::undefined), std::move(reason));
 }
 std::optional<pid> runtime::whereis(atom name) const { return impl_->whereis(name); }
+export_table& runtime::exports() noexcept { return impl_->exports; }
+export_table& exports() { return current_runtime()->exports; }
 std::vector<atom> runtime::registered() const { return impl_->registered(); }
 bool runtime::is_process_alive(const pid& p) const {
     process* q = impl_->lookup(p);

@@ -168,6 +168,7 @@ public:
     std::atomic<std::uint32_t> creation;
     remote_router* router = nullptr;
     void* context = nullptr;
+    export_table exports;
 
     std::vector<std::unique_ptr<worker>> workers;
     bool deterministic = false;

@@ -258,6 +258,11 @@ std::optional<std::chrono::milliseconds> cancel_timer(const reference& timer);
 // A fresh unique reference of this node (make_ref()).
 reference make_ref();
 
+// ---- exported functions ----
+class export_table;
+// The export table of the runtime this process runs on.
+export_table& exports();
+
 // ---- introspection ----
 enum class process_status : std::uint8_t { running, runnable, waiting, exiting };
 struct process_information {

@@ -20,6 +20,7 @@
 #include <optional>
 #include <vector>
 
+#include "nodus/runtime/exports.hpp"
 #include "nodus/runtime/process.hpp"
 #include "nodus/runtime/signal.hpp"
 
@@ -75,6 +76,8 @@ public:
 
     std::optional<pid> whereis(atom name) const;
     std::vector<atom> registered() const;
+    // The C++ functions callable by name on this runtime's node (shell, remote spawn, rpc).
+    export_table& exports() noexcept;
     bool is_process_alive(const pid& p) const;
     std::size_t process_count() const noexcept;
 
