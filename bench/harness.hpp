@@ -275,5 +275,12 @@ const std::vector<benchmark>& registry();
 
 // The benchmarks themselves (one file each).
 void run_etf(context& ctx);
+void run_spawn(context& ctx);
+void run_pingpong(context& ctx);
+void run_ring(context& ctx);
+void run_fanin(context& ctx);
+void run_timers(context& ctx);
+// `nodus_bench --child NAME ARGS...`: one repetition of a runtime benchmark in a fresh process.
+int run_runtime_child(const std::vector<std::string>& args);
 
 }  // namespace nodus::bench

@@ -19,6 +19,11 @@ namespace nodus::bench {
 const std::vector<benchmark>& registry() {
     static const std::vector<benchmark> all{
         {"etf", "encode/decode throughput of term mixes vs term_to_binary/binary_to_term", run_etf},
+        {"spawn", "1,000,000 processes waiting in receive: time per spawn, bytes per process", run_spawn},
+        {"pingpong", "2 processes, 2,000,000 round trips of {ping, Self, I} / {pong, I}", run_pingpong},
+        {"ring", "1,000 processes passing a token 1,000,000 hops", run_ring},
+        {"fanin", "1,000 senders, one receiver, 10,000,000 messages", run_fanin},
+        {"timers", "1,000,000 pending receive timeouts armed, then fired", run_timers},
     };
     return all;
 }
@@ -64,6 +69,8 @@ void usage(std::FILE* to) {
 }
 
 int main_impl(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "--child")
+        return run_runtime_child(std::vector<std::string>(argv + 2, argv + argc));
     int reps = 5;
     std::vector<const benchmark*> chosen;
     for (int i = 1; i < argc; ++i) {

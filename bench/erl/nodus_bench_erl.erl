@@ -41,8 +41,115 @@ run("etf", [Dir, Reps0]) ->
                   {Name, Rounds, Terms} = lists:keyfind(Name, 1, Mixes),
                   etf_measure(Name, Rounds, Terms, list_to_existing_atom(Op), Reps)
           end);
+run("spawn", [N0]) ->
+    N = list_to_integer(N0),
+    Self = self(),
+    R0 = rss_kb(),
+    T0 = erlang:monotonic_time(nanosecond),
+    spawn(fun() -> spawn_waiters(N), Self ! spawned end),
+    receive spawned -> ok end,
+    T1 = erlang:monotonic_time(nanosecond),
+    R1 = settle_rss(),
+    P = [{n, N}, {threads, erlang:system_info(schedulers_online)}],
+    emit("spawn", "us_per_spawn", (T1 - T0) / 1000 / N, "us", P),
+    emit("spawn", "bytes_per_process", (R1 - R0) * 1024 / N, "B", P);
+run("pingpong", [N0]) ->
+    N = list_to_integer(N0),
+    Self = self(),
+    Pong = spawn(fun pong/0),
+    T0 = erlang:monotonic_time(nanosecond),
+    spawn(fun() -> ping(Pong, 0, N), Self ! done end),
+    receive done -> ok end,
+    T1 = erlang:monotonic_time(nanosecond),
+    emit("pingpong", "round_trips_per_s", N / ((T1 - T0) / 1.0e9), "round trips/s",
+         [{round_trips, N}, {threads, erlang:system_info(schedulers_online)}]);
+run("ring", [N0, H0]) ->
+    N = list_to_integer(N0),
+    Hops = list_to_integer(H0),
+    Self = self(),
+    Ring = [spawn(fun() -> ring_node(Self) end) || _ <- lists:seq(1, N)],
+    Next = tl(Ring) ++ [hd(Ring)],
+    [P ! {next, Q} || {P, Q} <- lists:zip(Ring, Next)],
+    T0 = erlang:monotonic_time(nanosecond),
+    hd(Ring) ! {token, Hops},
+    receive done -> ok end,
+    T1 = erlang:monotonic_time(nanosecond),
+    emit("ring", "hops_per_s", Hops / ((T1 - T0) / 1.0e9), "hops/s",
+         [{processes, N}, {hops, Hops}, {threads, erlang:system_info(schedulers_online)}]);
+run("fanin", [S0, M0]) ->
+    Senders = list_to_integer(S0),
+    Total = list_to_integer(M0),
+    Self = self(),
+    Receiver = spawn(fun() -> fan_receive(Total), Self ! done end),
+    T0 = erlang:monotonic_time(nanosecond),
+    Each = Total div Senders,
+    [spawn(fun() -> fan_send(Receiver, Each) end) || _ <- lists:seq(1, Senders)],
+    receive done -> ok end,
+    T1 = erlang:monotonic_time(nanosecond),
+    emit("fanin", "msgs_per_s", Total / ((T1 - T0) / 1.0e9), "msgs/s",
+         [{senders, Senders}, {messages, Total}, {threads, erlang:system_info(schedulers_online)}]);
+run("timers", [N0, A0]) ->
+    N = list_to_integer(N0),
+    After = list_to_integer(A0),
+    Self = self(),
+    R0 = rss_kb(),
+    T0 = erlang:monotonic_time(nanosecond),
+    Collector = spawn(fun() -> collect(N), Self ! all_fired end),
+    spawn(fun() -> [spawn(fun() -> receive never -> ok after After -> Collector ! fired end end)
+                    || _ <- lists:seq(1, N)],
+                   Self ! armed end),
+    receive armed -> ok end,
+    R1 = rss_kb(),
+    receive all_fired -> ok end,
+    T1 = erlang:monotonic_time(nanosecond),
+    P = [{n, N}, {after_ms, After}, {threads, erlang:system_info(schedulers_online)}],
+    emit("timers", "us_per_timer", ((T1 - T0) / 1.0e9 - After / 1000) * 1.0e6 / N, "us", P),
+    emit("timers", "bytes_per_timer", (R1 - R0) * 1024 / N, "B", P);
 run(Bench, Args) ->
     error({unknown_benchmark, Bench, Args}).
+
+%% ---- process runtime ----------------------------------------------------------------------------
+
+spawn_waiters(0) -> ok;
+spawn_waiters(N) ->
+    spawn(fun() -> receive never -> ok end end),
+    spawn_waiters(N - 1).
+
+pong() ->
+    receive {ping, From, I} -> From ! {pong, I}, pong() end.
+
+ping(_, N, N) -> ok;
+ping(Pong, I, N) ->
+    Pong ! {ping, self(), I},
+    receive {pong, _} -> ping(Pong, I + 1, N) end.
+
+ring_node(Report) ->
+    receive {next, Next} -> ring_loop(Report, Next) end.
+ring_loop(Report, Next) ->
+    receive
+        {token, 0} -> Report ! done, ring_loop(Report, Next);
+        {token, K} -> Next ! {token, K - 1}, ring_loop(Report, Next)
+    end.
+
+fan_receive(0) -> ok;
+fan_receive(N) -> receive _ -> fan_receive(N - 1) end.
+
+fan_send(_, 0) -> ok;
+fan_send(To, N) -> To ! N, fan_send(To, N - 1).
+
+collect(0) -> ok;
+collect(N) -> receive fired -> collect(N - 1) end.
+
+rss_kb() ->
+    {ok, B} = file:read_file("/proc/self/status"),
+    [Line] = [L || L <- binary:split(B, <<"\n">>, [global]), binary:part(L, 0, min(6, byte_size(L))) =:= <<"VmRSS:">>],
+    [Num | _] = string:lexemes(binary_to_list(binary:part(Line, 6, byte_size(Line) - 6)), " \t"),
+    list_to_integer(Num).
+
+%% Waits until the new processes have all run once (RSS stops growing).
+settle_rss() ->
+    A = rss_kb(), timer:sleep(100), B = rss_kb(), timer:sleep(100),
+    case rss_kb() of B when B =:= A -> B; _ -> settle_rss() end.
 
 %% ---- etf --------------------------------------------------------------------------------------
 
