@@ -44,6 +44,14 @@ std::optional<dist::control_message> to_control(const remote_signal& s, const te
         case signal_kind::monitor_exit:
             return dist::monitor_p_exit{s.from, s.to.as_pid(), s.ref.as_reference(), s.payload};
         case signal_kind::group_leader: return dist::group_leader{s.from.as_pid(), s.to.as_pid()};
+        case signal_kind::spawn_request: {
+            // payload = {Module, Function, Args, Options, GroupLeader}
+            const term& p = s.payload;
+            return dist::spawn_request{s.ref.as_reference(), s.from.as_pid(), as_pid(p[4], fallback_from),
+                                       p[0].as_atom(),        p[1].as_atom(),    p[3],
+                                       p[2],                  {}};
+        }
+        case signal_kind::spawn_reply: return std::nullopt;  // built by the node
     }
     return std::nullopt;
 }
@@ -377,9 +385,15 @@ void connection::dispatch(dist::control_message&& m) {
             } else if constexpr (std::is_same_v<T, dist::spawn_request>) {
                 node_.on_spawn_request(shared_from_this(), std::move(msg));
             } else if constexpr (std::is_same_v<T, dist::spawn_reply>) {
-                // {spawn_reply, ReqId, ok, Pid} | {spawn_reply, ReqId, error, Reason}, as OTP delivers it.
-                bool ok = msg.result.is_pid();
-                rt.send(msg.to, tuple(a_spawn_reply, msg.req_id, ok ? atoms::ok : atoms::error, msg.result));
+                // Delivered as a signal: the requester's link/monitor start with it.
+                {
+                    std::lock_guard l(node_.quiet_mutex);
+                    if (node_.quiet_spawns.erase(msg.req_id)) {
+                        track({signal_kind::spawn_reply, {}, {}, me, {}, msg.req_id, 0}, false);
+                        return;
+                    }
+                }
+                deliver({signal_kind::spawn_reply, msg.result, msg.to, me, {}, msg.req_id, msg.flags});
             } else if constexpr (std::is_same_v<T, dist::alias_send>) {
                 // Process aliases are not implemented: nothing here ever handed one out.
             }
@@ -537,6 +551,17 @@ void connection::track(const remote_signal& s, bool outgoing) {
             else monitors_in_[s.ref] = {s.to, s.from};
             break;
         }
+        case signal_kind::spawn_request: {
+            if (!outgoing) break;
+            std::lock_guard l(track_mutex_);
+            spawns_[s.ref] = s.from;
+            break;
+        }
+        case signal_kind::spawn_reply: {
+            std::lock_guard l(track_mutex_);
+            spawns_.erase(s.ref);
+            break;
+        }
         case signal_kind::demonitor:
         case signal_kind::monitor_exit: {
             std::lock_guard l(track_mutex_);
@@ -587,12 +612,14 @@ void connection::run_down_actions(atom) {
     std::vector<std::pair<term, term>> links;
     std::unordered_map<term, term> out;
     std::unordered_map<term, std::pair<term, term>> in;
+    std::unordered_map<term, term> spawns;
     {
         std::lock_guard l(track_mutex_);
         links.swap(links_);
         link_keys_.clear();
         out.swap(monitors_out_);
         in.swap(monitors_in_);
+        spawns.swap(spawns_);
     }
     runtime& rt = *node_.rt;
     term noconnection(atoms::noconnection);
@@ -602,6 +629,8 @@ void connection::run_down_actions(atom) {
         rt.deliver({signal_kind::monitor_exit, term(), watcher, node_.name, noconnection, ref, 0});
     for (auto& [ref, pair] : in)
         rt.deliver({signal_kind::demonitor, pair.second, pair.first, node_.name, {}, ref, 0});
+    for (auto& [ref, requester] : spawns)
+        rt.deliver({signal_kind::spawn_reply, noconnection, requester, node_.name, {}, ref, 0});
 }
 
 }  // namespace nodus::detail

@@ -475,6 +475,8 @@ void node_impl::fail_pending(std::vector<remote_signal>& pending, atom reason) {
             rt->deliver({signal_kind::exit, s.to, s.from, name, term(reason), {}, 0});
         } else if (s.kind == signal_kind::monitor) {
             rt->deliver({signal_kind::monitor_exit, s.to, s.from, name, term(reason), s.ref, 0});
+        } else if (s.kind == signal_kind::spawn_request) {
+            rt->deliver({signal_kind::spawn_reply, term(reason), s.from, name, {}, s.ref, 0});
         }
     }
     pending.clear();
@@ -632,9 +634,38 @@ dist::handshake_config node_impl::handshake_config_for(const std::shared_ptr<con
 }
 
 void node_impl::on_spawn_request(const std::shared_ptr<connection>& c, dist::spawn_request&& req) {
-    // Remote spawn of exported functions comes with the services; until then every request is
-    // refused the way OTP refuses what it cannot run.
-    c->send_control(dist::spawn_reply{req.req_id, req.from, 0, term(atoms::notsup), {}}, term());
+    // Options as given to the spawn BIF; only link and monitor concern us (control.md §2.7).
+    bool link = false, monitor = false;
+    for (const term* t = &req.options; t->is_cons(); t = &t->tail()) {
+        if (t->head().is_atom(atoms::link)) link = true;
+        if (t->head().is_atom(atoms::monitor)) monitor = true;
+    }
+    auto args = req.args.list_elements();
+    if (!args) {
+        c->send_control(dist::spawn_reply{req.req_id, req.from, 0, term(atoms::badarg), {}}, term());
+        return;
+    }
+    auto sr = make_spawn_request(
+        [m = req.module, f = req.function, a = std::move(*args)]() { return run_spawned(m, f, a); });
+    sr.link = link;
+    sr.monitor = monitor;
+    sr.remote_parent = req.from;
+    sr.monitor_ref = req.req_id;
+    sr.group_leader = req.group_leader;
+    term requester = req.from;
+    term req_id = req.req_id;
+    std::uint64_t flags = (link ? dist::spawn_reply::flag_link : 0) | (monitor ? dist::spawn_reply::flag_monitor : 0);
+    sr.before_start = [&](const pid& child) {
+        // The reply goes out before the new process can send anything (control.md §5).
+        if (link) c->track({signal_kind::link, child, requester, req.from.node(), {}, {}, 0}, true);
+        if (monitor) c->track({signal_kind::monitor, requester, child, name, {}, req_id, 0}, false);
+        c->send_control(dist::spawn_reply{req.req_id, req.from, flags, child, {}}, term());
+    };
+    try {
+        spawn_process(rt->impl(), std::move(sr));
+    } catch (const erlang_exception& e) {
+        c->send_control(dist::spawn_reply{req.req_id, req.from, 0, e.reason(), {}}, term());
+    }
 }
 
 }  // namespace detail

@@ -141,6 +141,7 @@ private:
     std::vector<std::pair<term, term>> links_;  // (local, remote)
     std::unordered_map<term, term> monitors_out_;  // ref -> local watcher
     std::unordered_map<term, std::pair<term, term>> monitors_in_;  // ref -> (local target, remote watcher)
+    std::unordered_map<term, term> spawns_;  // our spawn requests in flight: ref -> requester
     std::once_flag down_once_;
     std::string close_reason_;
 };
@@ -205,6 +206,12 @@ public:
     std::atomic<bool> stopping{false};
     std::atomic<std::uint32_t> rr{0};
     term net_kernel_pid;
+    // Runs a fun that is not an export (e.g. a shell fun sent by an Erlang node); set by the
+    // expression evaluator when it is present.
+    std::function<task<term>(term fun, std::vector<term> args)> fun_runner;
+    // Spawn requests whose reply nobody waits for (rpc:cast): their replies are dropped.
+    std::mutex quiet_mutex;
+    std::unordered_set<term> quiet_spawns;
 
 private:
     void accept_next();
@@ -227,5 +234,10 @@ private:
 
 // The node a runtime belongs to (set as the runtime's context), or nullptr.
 node_impl* node_of(runtime_impl* rt) noexcept;
+
+// The body of a process spawned on request (SPAWN_REQUEST, or spawn_request to this node):
+// erpc:execute_call/4 and execute_cast/3, erlang:apply/2 of an export fun, or any exported
+// function; anything else ends it with {undef, [{M, F, Args, []}]}.
+task<> run_spawned(atom m, atom f, std::vector<term> args);
 
 }  // namespace nodus::detail

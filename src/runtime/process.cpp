@@ -139,7 +139,11 @@ std::pair<pid, reference> spawn_process(runtime_impl* rt, spawn_request req) {
     }
     p->resume_point = p->root;
     reference mref;
-    if (parent) {
+    if (req.remote_parent.is_pid()) {
+        p->group_leader = req.group_leader;
+        if (req.link) p->relations_().links.push_back({req.remote_parent, true, 0});
+        if (req.monitor) p->relations_().in.push_back({req.monitor_ref, req.remote_parent, 0, false});
+    } else if (parent) {
         p->group_leader = parent->group_leader;
         if (req.link) {
             parent->relations_().links.push_back({p->self, true, 0});
@@ -153,6 +157,7 @@ std::pair<pid, reference> spawn_process(runtime_impl* rt, spawn_request req) {
         parent->budget -= 10;
     }
     pid result = p->self.as_pid();
+    if (req.before_start) req.before_start(result);
     rt->enqueue_new(p);  // from here on p may run and exit at any time
     return {result, mref};
 }

@@ -42,6 +42,7 @@ enum class sig : std::uint8_t {
     wakeup,   // a receive timeout expired (the process re-checks its deadline)
     info,     // process_info request: from = requester, ref = reply tag
     kill_now, // runtime shutdown
+    spawn_reply,  // from = new pid or reason; ref = request id; id = flags; sets up link/monitor
 };
 
 struct signal_node {

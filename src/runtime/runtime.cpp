@@ -621,6 +621,7 @@ signal_kind to_remote_kind(sig k) {
         case sig::demonitor: return signal_kind::demonitor;
         case sig::monitor_exit: return signal_kind::monitor_exit;
         case sig::group_leader: return signal_kind::group_leader;
+        case sig::spawn_reply: return signal_kind::spawn_reply;
         default: return signal_kind::message;
     }
 }
@@ -747,6 +748,10 @@ void runtime_impl::deliver(remote_signal&& s) {
             send_signal(s.to, sig::monitor_exit, s.from, std::move(s.payload), std::move(s.ref));
             break;
         case signal_kind::group_leader: send_signal(s.to, sig::group_leader, s.from, term()); break;
+        case signal_kind::spawn_reply:
+            send_signal(s.to, sig::spawn_reply, s.from, term(), std::move(s.ref), s.id);
+            break;
+        case signal_kind::spawn_request: break;  // served by the node, never delivered here
     }
 }
 
@@ -845,6 +850,20 @@ __attribute__((noinline)) void runtime_impl::handle_control(process* p, control_
             }
             break;
         case sig::group_leader: p->group_leader = c->from; break;
+        case sig::spawn_reply: {
+            // The requester's side of the link/monitor exists from the reply on, set up here
+            // (not when the message is read) so that an exit right behind it is not lost.
+            bool ok = c->from.is_pid();
+            if (ok && (c->id & 2)) p->relations_().out.push_back({c->ref, c->from, c->from.pid_node(), c->from});
+            if (ok && (c->id & 1)) {
+                auto& links = p->relations_().links;
+                auto it = std::find_if(links.begin(), links.end(), [&](const link_rel& l) { return l.other == c->from; });
+                if (it == links.end()) links.push_back({c->from, true, 0});
+            }
+            static const atom a_spawn_reply("spawn_reply");
+            p->append_message(new_message_node(tuple(a_spawn_reply, c->ref, ok ? atoms::ok : atoms::error, c->from)));
+            break;
+        }
         case sig::wakeup: break;
         case sig::kill_now: die(p, std::move(c->payload)); break;
         case sig::info: {

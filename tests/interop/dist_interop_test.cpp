@@ -348,3 +348,96 @@ TEST_F(dist_interop, a_cluster_of_three_nodus_nodes) {
     b.reset();
     EXPECT_TRUE(eventually([&] { return a->nodes().size() == 1 && c->nodes().size() == 1; }));
 }
+
+namespace {
+
+// An exported C++ function: math:square/1 (badarg for non-integers), math:boom/0 (error),
+// math:quit/1 (exit), math:toss/1 (throw), math:wait/1 (sleeps, for timeouts).
+void export_math(node& n) {
+    auto& ex = n.rt().exports();
+    ex.add("math"_a, "square"_a, 1, [](std::vector<term> a) -> task<term> {
+        auto x = a[0].to_int64();
+        if (!x) error(term(atoms::badarg));
+        co_return term(*x * *x);
+    });
+    ex.add("math"_a, "boom"_a, 0, [](std::vector<term>) -> task<term> {
+        error(term("boom"_a));
+        co_return term();
+    });
+    ex.add("math"_a, "quit"_a, 1, [](std::vector<term> a) -> task<term> {
+        exit(a[0]);
+        co_return term();
+    });
+    ex.add("math"_a, "toss"_a, 1, [](std::vector<term> a) -> task<term> {
+        throw_term(a[0]);
+        co_return term();
+    });
+    ex.add("math"_a, "wait"_a, 1, [](std::vector<term> a) -> task<term> {
+        co_await receive(pat::tuple("never"_a)).after(std::chrono::milliseconds(*a[0].to_int64()));
+        co_return term(atoms::ok);
+    });
+}
+
+task<term> rpc_task(atom peer, atom m, atom f, term args) { co_return co_await rpc::call(peer, m, f, std::move(args)); }
+
+}  // namespace
+
+TEST_F(dist_interop, rpc_from_erl_reaches_exported_cpp_functions_with_erlangs_shapes) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    export_math(*n);
+    std::string me = quoted(n->name());
+    EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, square, [12])."), term(144));
+    EXPECT_EQ(e->eval(*n, "erpc:call(" + me + ", math, square, [3])."), term(9));
+    // error -> {badrpc, {'EXIT', {Reason, Stack}}}
+    EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, boom, [])."),
+              tuple(atoms::badrpc, tuple(atoms::EXIT, tuple("boom"_a, term()))));
+    // exit -> {badrpc, {'EXIT', R}}; throw -> the value
+    EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, quit, [bye])."), tuple(atoms::badrpc, tuple(atoms::EXIT, "bye"_a)));
+    EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, toss, [ball])."), term("ball"_a));
+    // A function that is not exported: undef, exactly as from an Erlang node.
+    term r = e->eval(*n, "rpc:call(" + me + ", nomod, nofun, [1]).");
+    EXPECT_EQ(r, tuple(atoms::badrpc, tuple(atoms::EXIT, tuple(atoms::undef, list({tuple("nomod"_a, "nofun"_a, list({1}), term())})))));
+    // erpc timeouts
+    EXPECT_EQ(e->eval(*n, "try erpc:call(" + me + ", math, wait, [2000], 100) catch error:{erpc, T} -> T end."),
+              term(atoms::timeout));
+    // spawn(Node, M, F, A) from erl runs the exported function on nodus.
+    EXPECT_EQ(e->eval(*n, "P = spawn(" + me + ", math, wait, [50]), is_pid(P) andalso node(P) =:= " + me + "."),
+              term(true));
+    // spawn_monitor: DOWN with the process's exit reason
+    EXPECT_EQ(e->eval(*n, "{P, R} = spawn_monitor(" + me + ", math, quit, [bye]), "
+                          "receive {'DOWN', R, process, P, W} -> W after 5000 -> timeout end."),
+              term("bye"_a));
+}
+
+TEST_F(dist_interop, rpc_and_spawn_from_nodus_to_erl) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    atom peer = e->name();
+    EXPECT_EQ(in_process(*n, [peer] { return rpc_task(peer, "lists"_a, "reverse"_a, list({list({1, 2, 3})})); }),
+              list({3, 2, 1}));
+    EXPECT_EQ(in_process(*n, [peer] { return rpc_task(peer, "erlang"_a, "node"_a, term()); }), term(peer));
+    EXPECT_EQ(in_process(*n, [peer] { return rpc_task(peer, "erlang"_a, "error"_a, list({term("oops"_a)})); })[0],
+              term(atoms::badrpc));
+    // Remote spawn with a monitor of an Erlang function.
+    term got = in_process(*n, [peer]() -> task<term> {
+        term args = list({term("from_erl"_a)});  // no braced list inside co_await (g++ 12, ADR 0002)
+        std::pair<pid, reference> pr = co_await erlang::spawn_monitor(peer, "erlang"_a, "exit"_a, args);
+        auto d = co_await receive(pat::tuple(atoms::DOWN, pr.second, pat::_, pat::_, pat::_));
+        co_return tuple(pr.first.node(), (*d)[4]);
+    });
+    EXPECT_EQ(got, tuple(peer, "from_erl"_a));
+}
+
+TEST_F(dist_interop, rpc_between_nodus_nodes) {
+    auto a = start_nodus("a");
+    auto b = start_nodus("b");
+    export_math(*b);
+    atom bn = b->name();
+    EXPECT_EQ(in_process(*a, [bn] { return rpc_task(bn, "math"_a, "square"_a, list({7})); }), term(49));
+    EXPECT_EQ(in_process(*a, [bn] { return rpc_task(bn, "math"_a, "nope"_a, term()); })[0], term(atoms::badrpc));
+    // To a node that does not exist: {badrpc, nodedown}
+    atom ghost("ghost_node_xyz@" + short_host());
+    EXPECT_EQ(in_process(*a, [ghost] { return rpc_task(ghost, "math"_a, "square"_a, list({1})); }),
+              tuple(atoms::badrpc, "nodedown"_a));
+}

@@ -24,7 +24,8 @@
 // arrived after the last handshake message are in leftover() and belong to the connection.
 //
 // On failed, the output queue may still hold a final status for the peer (not_allowed, nok,
-// false): send it, then close.
+// false): send it, then close. Callbacks run inside feed()/start() and must not call back into
+// the same machine.
 #pragma once
 
 #include <array>

@@ -29,7 +29,30 @@ void monitor_node(atom peer, bool on);
 std::string get_cookie();
 void set_cookie(std::string cookie);
 void set_cookie(atom peer, std::string cookie);
+
+// spawn_request(Node, M, F, Args, Opts): asks node (or this node) to spawn M:F(Args) — an
+// exported function there. The answer arrives as {spawn_reply, Ref, ok, Pid} or
+// {spawn_reply, Ref, error, Reason}; with monitor, Ref is also the monitor's reference.
+reference spawn_request(atom node, atom m, atom f, term args, bool link = false, bool monitor = false);
+// spawn/4, spawn_link/4, spawn_monitor/4 on any node. C++ lambdas cannot cross a wire: a
+// remote process can only run what that node exports. Error: error_exception(Reason).
+task<pid> spawn(atom node, atom m, atom f, term args);
+task<pid> spawn_link(atom node, atom m, atom f, term args);
+task<std::pair<pid, reference>> spawn_monitor(atom node, atom m, atom f, term args);
 }  // namespace erlang
+
+namespace erpc {
+// erpc:call/4,5: the value, or the exception as erpc raises it (error {erpc, noconnection},
+// {erpc, timeout}, error {exception, R, Stack}, exit {exception, R}, throw V, exit {signal, R}).
+task<term> call(atom node, atom m, atom f, term args, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
+}  // namespace erpc
+
+namespace rpc {
+// rpc:call/4,5: the value, or {badrpc, Reason} exactly as OTP 25 maps erpc's errors.
+task<term> call(atom node, atom m, atom f, term args, std::chrono::milliseconds timeout = std::chrono::milliseconds(-1));
+// rpc:cast/4: fire and forget.
+void cast(atom node, atom m, atom f, term args);
+}  // namespace rpc
 
 namespace net_kernel {
 // true when a connection to peer is up (made if needed), false when it cannot be.

@@ -82,6 +82,14 @@ struct spawn_request {
     spawn_entry entry;
     bool link = false;
     bool monitor = false;
+    // A parent on another node (a SPAWN_REQUEST): the link/monitor are with it, the monitor
+    // reference is its request id, and the group leader is the one it sent.
+    term remote_parent{};
+    term monitor_ref{};
+    term group_leader{};
+    // Runs after the process exists and before it can run (a spawn reply must precede
+    // anything the new process sends).
+    std::function<void(const pid&)> before_start{};
 };
 // Returns the pid (and the monitor reference when requested).
 std::pair<pid, reference> spawn_process(runtime_impl* rt, spawn_request req);

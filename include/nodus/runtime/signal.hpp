@@ -26,6 +26,12 @@ enum class signal_kind : std::uint8_t {
     demonitor,     // ref
     monitor_exit,  // the monitored `from` (pid, or the name atom it was monitored by) ended; payload = reason
     group_leader,  // `from` becomes the group leader of `to`
+    // SPAWN_REQUEST: from asks `node` to spawn; ref = request id; payload =
+    // {Module, Function, Args, Options, GroupLeader}.
+    spawn_request,
+    // SPAWN_REPLY to the requester `to`: from = the new pid or the error reason; ref = request
+    // id; id = flags (1 link, 2 monitor set up).
+    spawn_reply,
 };
 
 struct remote_signal {
