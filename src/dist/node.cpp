@@ -82,6 +82,14 @@ void node_impl::log(std::string_view line) {
                  line.data());
 }
 
+std::shared_ptr<connection> node_impl::new_connection(unsigned worker, bool initiator, atom peer) {
+    auto c = std::make_shared<connection>(*this, worker, initiator, peer);
+    std::lock_guard l(every_mutex_);
+    std::erase_if(every_, [](const std::weak_ptr<connection>& w) { return w.expired(); });
+    every_.push_back(c);
+    return c;
+}
+
 std::uint32_t node_impl::next_worker() noexcept {
     return rr.fetch_add(1, std::memory_order_relaxed) % static_cast<std::uint32_t>(pollers.size());
 }
@@ -240,7 +248,7 @@ void node_impl::accept_next() {
             asio::error_code ignored;
             sock.close(ignored);
         } else {
-            auto c = std::make_shared<connection>(*this, w, false, atom());
+            auto c = new_connection(w, false, atom());
             ++handshakes;
             c->start_incoming(std::move(sock));
         }
@@ -257,22 +265,26 @@ void node_impl::stop() {
         });
     }
     registration.close();
-    // Close every connection on its own worker and wait, so that no socket outlives its context.
-    std::vector<std::shared_ptr<connection>> all;
-    {
-        std::lock_guard l(table_mutex_);
-        for (auto& [peer, e] : table_) {
-            if (e.up) all.push_back(e.up);
-            for (auto& a : e.attempts) all.push_back(a);
-        }
-    }
-    for (auto& c : all) c->close("", a_disconnect);
+    // A connection owns sockets and timers of one worker's io_context, and pending handlers
+    // (possibly in another context) own the connection. Close every connection (including ones
+    // made while we wait: accepts in flight, sends that dial), drop the table's references and let
+    // the workers run the handlers out, so that no connection outlives the io_contexts the runtime
+    // is about to destroy.
     if (rt) {
-        // Let the workers run the closes, then stop every process.
-        for (int i = 0; i < 200; ++i) {
-            bool open = false;
-            for (auto& c : all) open = open || c->current() != connection::state::closed;
-            if (!open) break;
+        for (int i = 0; i < 400; ++i) {
+            std::vector<std::shared_ptr<connection>> alive;
+            {
+                std::lock_guard l(every_mutex_);
+                for (auto& w : every_)
+                    if (auto c = w.lock()) alive.push_back(std::move(c));
+            }
+            if (alive.empty()) break;
+            for (auto& c : alive) c->close("", a_disconnect);
+            alive.clear();
+            {
+                std::lock_guard l(table_mutex_);
+                table_.clear();
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         rt->set_remote_router(nullptr);
@@ -318,7 +330,7 @@ void node_impl::route(remote_signal&& s) {
             bool attempting = false;
             for (auto& a : e.attempts) attempting = attempting || a->initiator();
             if (!attempting && !e.lost_race) {
-                auto c = std::make_shared<connection>(*this, next_worker(), true, e.pending.back().node);
+                auto c = new_connection(next_worker(), true, e.pending.back().node);
                 e.attempts.push_back(c);
                 c->start_outgoing();
             }
@@ -339,7 +351,7 @@ std::shared_ptr<connection> node_impl::connect(atom peer) {
     for (auto& a : e.attempts)
         if (a->initiator()) return a;
     if (e.lost_race && !e.attempts.empty()) return e.attempts.front();
-    auto c = std::make_shared<connection>(*this, next_worker(), true, peer);
+    auto c = new_connection(next_worker(), true, peer);
     e.attempts.push_back(c);
     c->start_outgoing();
     return c;
@@ -509,7 +521,7 @@ void node_impl::when_connected(atom peer, term waiter, term ref) {
             bool attempting = false;
             for (auto& a : e.attempts) attempting = attempting || a->initiator();
             if (!attempting && !e.lost_race) {
-                auto c = std::make_shared<connection>(*this, next_worker(), true, peer);
+                auto c = new_connection(next_worker(), true, peer);
                 e.attempts.push_back(c);
                 c->start_outgoing();
             }

@@ -186,6 +186,9 @@ public:
     void log(std::string_view line);
     bool allowed(std::string_view peer) const;
     std::uint32_t next_worker() noexcept;
+    // Every connection is made here, so that stop() can close the ones no table knows yet
+    // (incoming handshakes).
+    std::shared_ptr<connection> new_connection(unsigned worker, bool initiator, atom peer);
 
     node_config cfg;
     dist::naming_mode mode;
@@ -194,6 +197,8 @@ public:
     dist::cookie_store cookies;
     std::unique_ptr<runtime> rt;
     std::vector<dist::asio_poller*> pollers;  // owned by the runtime's workers
+    std::mutex every_mutex_;
+    std::vector<std::weak_ptr<connection>> every_;  // all connections ever made and not yet gone
 
     asio::io_context control;
     std::thread control_thread;
