@@ -428,10 +428,11 @@ void reporter::emit(const sample& s) {
     rows_.push_back({s, std::nullopt, std::nullopt});
 }
 
-void reporter::compare(const sample& nodus, const sample& erlang, better b) {
+void reporter::compare(const sample& nodus, const sample& erlang, better b, bool print_erlang) {
     double ratio = b == better::higher ? nodus.value / erlang.value : erlang.value / nodus.value;
     const sample r{nodus.system, nodus.bench, "ratio_" + nodus.metric, ratio, "x", nodus.params};
     for (const sample* s : {&nodus, &erlang, &r}) {
+        if (s == &erlang && !print_erlang) continue;
         std::string line = s->to_json();
         line.push_back('\n');
         std::fwrite(line.data(), 1, line.size(), stdout);

@@ -109,8 +109,10 @@ public:
     // Any single line (a machine limit, a nodus-only figure).
     void emit(const sample& s);
     // A nodus sample and the erlang sample for the same metric and params: prints both, then
-    // ratio_<metric> (nodus, unit "x"), oriented so that above 1 means nodus is better.
-    void compare(const sample& nodus, const sample& erlang, better b);
+    // ratio_<metric> (nodus, unit "x"), oriented so that above 1 means nodus is better. Without
+    // print_erlang the erlang line is left out (already printed: several nodus figures compared
+    // with one erlang figure, as the remote benchmarks' pairs are).
+    void compare(const sample& nodus, const sample& erlang, better b, bool print_erlang = true);
     // Prints the rows gathered since the last call as a table on stderr, then forgets them.
     void print_table(std::string_view title);
 
@@ -222,10 +224,11 @@ public:
                             std::chrono::seconds timeout, const std::vector<std::string>& extra_flags = {});
     // "OTP 25, erts 13.1.5" (asked once).
     const std::string& version();
-
-private:
+    // The directory of the compiled module (compiled on first use), for benchmarks that start
+    // erl themselves (the distribution benchmarks: -sname, -setcookie, their own port mapper).
     const std::filesystem::path& ebin();
 
+private:
     std::filesystem::path source_dir_;
     std::filesystem::path work_dir_;
     std::filesystem::path ebin_;
@@ -280,7 +283,14 @@ void run_pingpong(context& ctx);
 void run_ring(context& ctx);
 void run_fanin(context& ctx);
 void run_timers(context& ctx);
+void run_remote_throughput(context& ctx);
+void run_remote_latency(context& ctx);
+void run_large_msg(context& ctx);
+void run_hol_latency(context& ctx);
 // `nodus_bench --child NAME ARGS...`: one repetition of a runtime benchmark in a fresh process.
 int run_runtime_child(const std::vector<std::string>& args);
+// `nodus_bench --child dist_server|dist_client|tcp_rtt|tcp_bw ...` (bench/dist.cpp): a node or a
+// raw TCP measurement of the distribution benchmarks; -1 when NAME is not one of them.
+int run_dist_child(const std::vector<std::string>& args);
 
 }  // namespace nodus::bench

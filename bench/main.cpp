@@ -24,6 +24,12 @@ const std::vector<benchmark>& registry() {
         {"ring", "1,000 processes passing a token 1,000,000 hops", run_ring},
         {"fanin", "1,000 senders, one receiver, 10,000,000 messages", run_fanin},
         {"timers", "1,000,000 pending receive timeouts armed, then fired", run_timers},
+        {"remote_throughput", "1,000,000 {msg, I, <<32 bytes>>} to a registered process on another node (1, 4 senders)",
+         run_remote_throughput},
+        {"remote_latency", "100,000 sequential round trips to an echo process on another node", run_remote_latency},
+        {"large_msg", "a 64 MiB binary sent 10 times to another node", run_large_msg},
+        {"hol_latency", "small round trips while 10 x 64 MiB binaries stream over the same node pair", run_hol_latency},
+        // mesh: needs the global service; see the note at the end of bench/dist.cpp.
     };
     return all;
 }
@@ -69,8 +75,11 @@ void usage(std::FILE* to) {
 }
 
 int main_impl(int argc, char** argv) {
-    if (argc >= 2 && std::string_view(argv[1]) == "--child")
-        return run_runtime_child(std::vector<std::string>(argv + 2, argv + argc));
+    if (argc >= 2 && std::string_view(argv[1]) == "--child") {
+        std::vector<std::string> args(argv + 2, argv + argc);
+        int rc = run_dist_child(args);
+        return rc >= 0 ? rc : run_runtime_child(args);
+    }
     int reps = 5;
     std::vector<const benchmark*> chosen;
     for (int i = 1; i < argc; ++i) {

@@ -105,8 +105,191 @@ run("timers", [N0, A0]) ->
     P = [{n, N}, {after_ms, After}, {threads, erlang:system_info(schedulers_online)}],
     emit("timers", "us_per_timer", ((T1 - T0) / 1.0e9 - After / 1000) * 1.0e6 / N, "us", P),
     emit("timers", "bytes_per_timer", (R1 - R0) * 1024 / N, "B", P);
+%% Distribution benchmarks (bench/dist.cpp). This node was started by the driver with -sname and
+%% -setcookie on the driver's private port mapper.
+%%
+%% dist_server: node B. Registers nodus_bench_sink (counts messages), nodus_bench_bulk (the same,
+%% for large binaries) and nodus_bench_echo, prints "ready" and waits for "quit".
+run("dist_server", []) ->
+    register(nodus_bench_sink, spawn(fun counter_idle/0)),
+    register(nodus_bench_bulk, spawn(fun counter_idle/0)),
+    register(nodus_bench_echo, spawn(fun echo/0)),
+    serve(fun(_) -> ok end);
+%% dist_client: node A. Serves "measure BENCH PEER PAIR ARG..." (see dist_measure/4).
+run("dist_client", []) ->
+    serve(fun(["measure", Bench, Peer, Pair | Args]) ->
+                  dist_measure(Bench, list_to_atom(Peer), Pair, [list_to_integer(A) || A <- Args])
+          end);
 run(Bench, Args) ->
     error({unknown_benchmark, Bench, Args}).
+
+%% ---- distribution ---------------------------------------------------------------------------------
+
+%% A counter (node B): {start, From, N} -> From ! {ready, self()}; after N more messages of any
+%% kind From ! {done, N}; 60 s without a message -> From ! {timeout, Seen}. Stray messages
+%% while idle are dropped.
+counter_idle() ->
+    receive
+        {start, From, N} -> From ! {ready, self()}, counter(From, N, 0);
+        _ -> counter_idle()
+    end.
+
+counter(From, N, N) -> From ! {done, N}, counter_idle();
+counter(From, N, Seen) ->
+    receive _ -> counter(From, N, Seen + 1)
+    after 60000 -> From ! {timeout, Seen}, counter_idle()
+    end.
+
+echo() ->
+    receive
+        {ping, From, I} -> From ! {pong, I};
+        {hello, From} -> From ! {hello, self()};
+        _ -> ok
+    end,
+    echo().
+
+dist_connect(Peer) ->
+    case net_kernel:connect_node(Peer) of
+        true -> ok;
+        Other -> error({cannot_connect, Peer, Other})
+    end.
+
+echo_pid(Peer) ->
+    {nodus_bench_echo, Peer} ! {hello, self()},
+    receive {hello, Pid} when is_pid(Pid) -> Pid after 10000 -> error({no_echo, Peer}) end.
+
+%% Bytes 0..255 repeated (the same binary the C++ side builds).
+pattern_binary(Size) ->
+    B = binary:copy(list_to_binary(lists:seq(0, 255)), Size div 256),
+    <<B/binary, (binary:part(list_to_binary(lists:seq(0, 255)), 0, Size rem 256))/binary>>.
+
+%% remote_throughput SENDERS TOTAL: TOTAL {msg, I, <<32 bytes>>} to {nodus_bench_sink, Peer}
+%% from SENDERS processes, one reply at the end (10,000 untimed first).
+dist_measure("remote_throughput", Peer, Pair, [Senders, Total]) ->
+    dist_connect(Peer),
+    Sink = {nodus_bench_sink, Peer},
+    Payload = binary:copy(<<"0123456789abcdef">>, 2),
+    _ = tp_run(Sink, Senders, 10000, Payload),
+    Secs = tp_run(Sink, Senders, Total, Payload),
+    emit("remote_throughput", "msgs_per_s", Total / Secs, "msgs/s",
+         [{pair, Pair}, {senders, Senders}, {messages, Total}, {payload_bytes, 32}]);
+%% remote_latency WARM N: sequential {ping, Self, I} / {pong, I} with the echo process's pid.
+dist_measure("remote_latency", Peer, Pair, [Warm, N]) ->
+    dist_connect(Peer),
+    Echo = echo_pid(Peer),
+    _ = rtt_loop(Echo, 0, Warm, []),
+    T0 = erlang:monotonic_time(nanosecond),
+    Us = rtt_loop(Echo, 0, N, []),
+    T1 = erlang:monotonic_time(nanosecond),
+    P = [{pair, Pair}, {round_trips, N}, {warmup, Warm}],
+    emit_percentiles("remote_latency", Us, [p50, p99, 'p99.9', max], P),
+    emit("remote_latency", "round_trips_per_s", N / ((T1 - T0) / 1.0e9), "round trips/s", P);
+%% large_msg SIZE COUNT: COUNT binaries of SIZE bytes to {nodus_bench_bulk, Peer}, one reply
+%% at the end (one untimed first).
+dist_measure("large_msg", Peer, Pair, [Size, Count]) ->
+    dist_connect(Peer),
+    Bin = pattern_binary(Size),
+    Bulk = {nodus_bench_bulk, Peer},
+    _ = bulk_run(Bulk, 1, Bin, fun() -> ok end),
+    Secs = bulk_run(Bulk, Count, Bin, fun() -> ok end),
+    emit("large_msg", "throughput", Size * Count / Secs / 1.0e6, "MB/s",
+         [{pair, Pair}, {bytes, Size}, {count, Count}]);
+%% hol_latency SIZE COUNT MAX: round trips to the echo process (as remote_latency) while COUNT
+%% binaries of SIZE bytes go to {nodus_bench_bulk, Peer}, from the first bulk send until the
+%% bulk reply (at most MAX round trips).
+dist_measure("hol_latency", Peer, Pair, [Size, Count, Max]) ->
+    dist_connect(Peer),
+    Echo = echo_pid(Peer),
+    Bin = pattern_binary(Size),
+    Bulk = {nodus_bench_bulk, Peer},
+    _ = rtt_loop(Echo, 0, 1000, []),
+    Self = self(),
+    Deadline = erlang:monotonic_time(millisecond) + 120000,
+    Lat = spawn_link(fun() ->
+                             receive go -> ok after 30000 -> error(no_go) end,
+                             Self ! {samples, hol_loop(Echo, 0, Max, Deadline, [])}
+                     end),
+    _ = spawn_link(fun() -> Self ! {bulk_secs, bulk_run(Bulk, Count, Bin, fun() -> Lat ! go end)}, Lat ! stop end),
+    Us = receive {samples, S} -> S after 180000 -> error(hol_timeout) end,
+    receive {bulk_secs, _} -> ok after 180000 -> error(bulk_timeout) end,
+    io:format(standard_error, "hol_latency ~s: ~b round trips during the bulk transfer~n", [Pair, length(Us)]),
+    emit_percentiles("hol_latency", Us, [p50, p99, 'p99.9'],
+                     [{pair, Pair}, {bulk_bytes, Size}, {bulk_count, Count}]).
+
+tp_run(Sink, Senders, Total, Payload) ->
+    Sink ! {start, self(), Total},
+    receive {ready, _} -> ok after 10000 -> error(sink_not_ready) end,
+    T0 = erlang:monotonic_time(nanosecond),
+    Each = Total div Senders,
+    [spawn_link(fun() -> tp_send(Sink, I * Each, (I + 1) * Each, Payload) end) || I <- lists:seq(0, Senders - 1)],
+    receive
+        {done, Total} -> ok;
+        {timeout, Seen} -> error({sink_timeout, Seen})
+    after 120000 -> error(throughput_timeout)
+    end,
+    T1 = erlang:monotonic_time(nanosecond),
+    (T1 - T0) / 1.0e9.
+
+tp_send(_, End, End, _) -> ok;
+tp_send(Sink, I, End, Payload) ->
+    Sink ! {msg, I, Payload},
+    tp_send(Sink, I + 1, End, Payload).
+
+%% Round trip times in microseconds (a list, newest first).
+rtt_loop(_, N, N, Acc) -> Acc;
+rtt_loop(Echo, I, N, Acc) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    Echo ! {ping, self(), I},
+    receive {pong, I} -> ok after 10000 -> error({no_pong, I}) end,
+    T1 = erlang:monotonic_time(nanosecond),
+    rtt_loop(Echo, I + 1, N, [(T1 - T0) / 1000 | Acc]).
+
+hol_loop(Echo, I, Max, Deadline, Acc) ->
+    receive
+        stop -> Acc
+    after 0 ->
+        case I >= Max orelse erlang:monotonic_time(millisecond) > Deadline of
+            true -> Acc;
+            false ->
+                T0 = erlang:monotonic_time(nanosecond),
+                Echo ! {ping, self(), I},
+                receive {pong, I} -> ok after 10000 -> error({no_pong, I}) end,
+                T1 = erlang:monotonic_time(nanosecond),
+                hol_loop(Echo, I + 1, Max, Deadline, [(T1 - T0) / 1000 | Acc])
+        end
+    end.
+
+%% Sends Count x Bin to the bulk counter after its ready (calling Started first); returns the
+%% seconds from the first send to the reply.
+bulk_run(Bulk, Count, Bin, Started) ->
+    Bulk ! {start, self(), Count},
+    receive {ready, _} -> ok after 10000 -> error(bulk_not_ready) end,
+    Started(),
+    T0 = erlang:monotonic_time(nanosecond),
+    [Bulk ! {bulk, I, Bin} || I <- lists:seq(1, Count)],
+    receive
+        {done, Count} -> ok;
+        {timeout, Seen} -> error({bulk_sink_timeout, Seen})
+    after 120000 -> error(bulk_timeout)
+    end,
+    T1 = erlang:monotonic_time(nanosecond),
+    (T1 - T0) / 1.0e9.
+
+%% p50, p99, p99.9 (the sample at rank ceil(Q * N)) and max, in microseconds.
+emit_percentiles(_Bench, [], _Which, _P) ->
+    error(no_samples);
+emit_percentiles(Bench, Samples, Which, P) ->
+    Sorted = list_to_tuple(lists:sort(Samples)),
+    N = tuple_size(Sorted),
+    Q = fun(F) -> element(max(1, min(N, ceil(F * N))), Sorted) end,
+    [emit(Bench, atom_to_list(W), case W of
+                                      p50 -> Q(0.5);
+                                      p99 -> Q(0.99);
+                                      'p99.9' -> Q(0.999);
+                                      max -> element(N, Sorted)
+                                  end, "us", P)
+     || W <- Which],
+    ok.
 
 %% ---- process runtime ----------------------------------------------------------------------------
 
