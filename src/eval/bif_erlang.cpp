@@ -911,11 +911,6 @@ task<> run_mfa_process(atom m, atom f, term args) {
     throw exit_exception(tuple(tuple("nocatch"_a, rs.first), rs.second));
 }
 
-[[noreturn]] void remote_spawn_unsupported(const term& node) {
-    fail(tuple(atoms::notsup, binary("spawn on another node (" + std::string(node.as_atom().name()) +
-                                     ") is not supported by this nodus node yet")));
-}
-
 bool is_this_node(const term& n) {
     if (!n.is_atom()) badarg();
     return n.as_atom() == erlang::node();
@@ -937,14 +932,28 @@ task<term> spawn_link1(std::vector<term> a) {
     if (!a[0].is_fun()) badarg();
     co_return spawn_fun(a[0], true).as_term();
 }
+// spawn/2,4 and spawn_link/2,4 on another node go through a SPAWN_REQUEST (nodus/node/net.hpp).
+// A fun is sent as erlang:apply(Fun, []): an evaluator fun runs on any node that can apply it
+// (an OTP 25 erl node, or a nodus node with the standard exports).
+task<term> remote_spawn(atom node, atom m, atom f, term args, bool link) {
+    pid p;
+    if (link)
+        p = co_await erlang::spawn_link(node, m, f, std::move(args));
+    else
+        p = co_await erlang::spawn(node, m, f, std::move(args));
+    co_return p.as_term();
+}
+term apply_args_of(const term& fun) {
+    return list({fun, term()});
+}
 task<term> spawn2(std::vector<term> a) {
     if (!a[1].is_fun()) badarg();
-    if (!is_this_node(a[0])) remote_spawn_unsupported(a[0]);
+    if (!is_this_node(a[0])) co_return co_await remote_spawn(a[0].as_atom(), atoms::erlang, atom("apply"), apply_args_of(a[1]), false);
     co_return spawn_fun(a[1], false).as_term();
 }
 task<term> spawn_link2(std::vector<term> a) {
     if (!a[1].is_fun()) badarg();
-    if (!is_this_node(a[0])) remote_spawn_unsupported(a[0]);
+    if (!is_this_node(a[0])) co_return co_await remote_spawn(a[0].as_atom(), atoms::erlang, atom("apply"), apply_args_of(a[1]), true);
     co_return spawn_fun(a[1], true).as_term();
 }
 task<term> spawn3(std::vector<term> a) {
@@ -955,12 +964,12 @@ task<term> spawn_link3(std::vector<term> a) {
 }
 task<term> spawn4(std::vector<term> a) {
     if (!a[1].is_atom() || !a[2].is_atom() || !a[3].list_length()) badarg();
-    if (!is_this_node(a[0])) remote_spawn_unsupported(a[0]);
+    if (!is_this_node(a[0])) co_return co_await remote_spawn(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3], false);
     co_return spawn_mfa(a[1], a[2], a[3], false).as_term();
 }
 task<term> spawn_link4(std::vector<term> a) {
     if (!a[1].is_atom() || !a[2].is_atom() || !a[3].list_length()) badarg();
-    if (!is_this_node(a[0])) remote_spawn_unsupported(a[0]);
+    if (!is_this_node(a[0])) co_return co_await remote_spawn(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3], true);
     co_return spawn_mfa(a[1], a[2], a[3], true).as_term();
 }
 task<term> spawn_monitor1(std::vector<term> a) {

@@ -2,8 +2,7 @@
 //
 // io:format and friends speak Erlang's I/O protocol to the caller's group leader, so output
 // goes where an Erlang process's output goes (the shell's console, or the group leader of the
-// node that spawned the process). The format directives are implemented minimally here
-// (io_format below) until nodus::io_lib::format lands; io_format is the one place to switch.
+// node that spawned the process). The text is io_lib:format's (nodus/io/format.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +11,7 @@
 
 #include "eval_impl.hpp"
 #include "nodus/eval/exports.hpp"
+#include "nodus/io/format.hpp"
 #include "nodus/runtime/runtime.hpp"
 #include "nodus/term/text.hpp"
 
@@ -81,233 +81,14 @@ std::optional<std::string> chars_text(const term& enc, const term& chars) {
     return detail::chardata_utf8(chars);
 }
 
-// ---- the format directives (minimal: see the file comment) ----
-
-std::string pad(std::string s, std::optional<std::size_t> width, bool left, char fill) {
-    if (!width || s.size() >= *width) return s;
-    std::string p(*width - s.size(), fill);
-    return left ? s + p : p + s;
-}
-
-std::string float_e(double d, int precision) {
-    // io_lib_format: precision significant digits, exponent without padding ("1.00000e+0").
-    if (precision < 2) precision = 2;
-    char buf[512];
-    std::snprintf(buf, sizeof buf, "%.*e", precision - 1, d);
-    std::string s = buf;
-    auto e = s.find('e');
-    if (e == std::string::npos) return s;
-    std::string mant = s.substr(0, e);
-    char sign = s[e + 1];
-    std::string digits = s.substr(e + 2);
-    while (digits.size() > 1 && digits[0] == '0')
-        digits.erase(0, 1);
-    return mant + "e" + sign + digits;
-}
-
 }  // namespace
 
 result<std::string, term> io_format(const term& format, const term& args) {
-    std::string fmt;
-    if (format.is_atom()) {
-        fmt = format.as_atom().name();
-    } else if (format.is_binary()) {
-        fmt = format.as_string_view();
-    } else {
-        auto s = detail::chardata_utf8(format);
-        if (!s) return unexpected(term(atoms::badarg));
-        fmt = *s;
-    }
-    auto argv = detail::list_to_vector(args);
-    if (!argv) return unexpected(term(atoms::badarg));
-    std::size_t next_arg = 0;
-    auto take = [&]() -> const term* { return next_arg < argv->size() ? &(*argv)[next_arg++] : nullptr; };
-    std::string out;
-    for (std::size_t i = 0; i < fmt.size(); ++i) {
-        char ch = fmt[i];
-        if (ch != '~') {
-            out.push_back(ch);
-            continue;
-        }
-        if (++i >= fmt.size()) return unexpected(term(atoms::badarg));
-        // ~[-][Width][.Precision[.Pad]][t|l]C
-        bool left = false;
-        std::optional<std::size_t> width, precision;
-        char fill = ' ';
-        auto number = [&](std::optional<std::size_t>& into) -> bool {
-            if (fmt[i] == '*') {
-                const term* a = take();
-                if (!a || !a->is_integer()) return false;
-                auto v = a->to_int64();
-                if (!v) return false;
-                if (*v < 0) {
-                    left = true;
-                    into = static_cast<std::size_t>(-*v);
-                } else {
-                    into = static_cast<std::size_t>(*v);
-                }
-                ++i;
-                return true;
-            }
-            std::size_t v = 0;
-            bool any = false;
-            while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
-                v = std::min<std::size_t>(v * 10 + static_cast<std::size_t>(fmt[i] - '0'), 100000);
-                ++i;
-                any = true;
-            }
-            if (any) into = v;
-            return true;
-        };
-        if (fmt[i] == '-') {
-            left = true;
-            ++i;
-        }
-        if (i < fmt.size() && !number(width)) return unexpected(term(atoms::badarg));
-        if (i < fmt.size() && fmt[i] == '.') {
-            ++i;
-            if (i < fmt.size() && !number(precision)) return unexpected(term(atoms::badarg));
-            if (i < fmt.size() && fmt[i] == '.') {
-                ++i;
-                if (i >= fmt.size()) return unexpected(term(atoms::badarg));
-                if (fmt[i] == '*') {
-                    const term* a = take();
-                    if (!a || !a->is_small()) return unexpected(term(atoms::badarg));
-                    fill = static_cast<char>(a->small_value());
-                } else {
-                    fill = fmt[i];
-                }
-                ++i;
-            }
-        }
-        bool unicode = false;
-        while (i < fmt.size() && (fmt[i] == 't' || fmt[i] == 'l')) {
-            unicode = unicode || fmt[i] == 't';
-            ++i;
-        }
-        if (i >= fmt.size()) return unexpected(term(atoms::badarg));
-        char c = fmt[i];
-        std::string piece;
-        switch (c) {
-            case '~':
-                piece = "~";
-                break;
-            case 'n':
-                piece = "\n";
-                break;
-            case 'c': {
-                const term* a = take();
-                auto v = a ? a->to_int64() : std::nullopt;
-                if (!v || *v < 0) return unexpected(term(atoms::badarg));
-                std::string one;
-                append_utf8(one, static_cast<std::uint32_t>(unicode ? *v : (*v & 0xFF)));
-                std::size_t n = precision.value_or(width.value_or(1));
-                for (std::size_t k = 0; k < n; ++k)
-                    piece += one;
-                width.reset();
-                break;
-            }
-            case 'w':
-            case 'W':
-            case 'p':
-            case 'P': {
-                const term* a = take();
-                if (!a) return unexpected(term(atoms::badarg));
-                if (c == 'W' || c == 'P') {
-                    const term* depth = take();
-                    if (!depth || !depth->is_integer()) return unexpected(term(atoms::badarg));
-                }
-                print_options o;
-                o.style = (c == 'p' || c == 'P') ? print_style::p : print_style::w;
-                o.unicode_printable = unicode;
-                if (nodus::detail::current_or_null()) o.local_node = node_of_self();
-                piece = to_text(*a, o);
-                break;
-            }
-            case 's': {
-                const term* a = take();
-                if (!a) return unexpected(term(atoms::badarg));
-                std::optional<std::string> s;
-                if (a->is_atom())
-                    s = std::string(a->as_atom().name());
-                else if (a->is_binary())
-                    s = unicode ? std::string(a->as_string_view()) : latin1_to_utf8(a->as_string_view());
-                else
-                    s = unicode ? detail::chardata_utf8(*a) : chars_text(term(atoms::latin1), *a);
-                if (!s) return unexpected(term(atoms::badarg));
-                piece = std::move(*s);
-                if (precision && piece.size() > *precision) piece.resize(*precision);
-                break;
-            }
-            case 'b':
-            case 'B':
-            case 'x':
-            case 'X':
-            case '#':
-            case '+': {
-                const term* a = take();
-                if (!a || !a->is_integer()) return unexpected(term(atoms::badarg));
-                unsigned base = static_cast<unsigned>(precision.value_or(10));
-                if (base < 2 || base > 36) return unexpected(term(atoms::badarg));
-                std::string digits = integer_to_string(*a, base);
-                bool lower = c == 'b' || c == 'x' || c == '+';
-                if (lower)
-                    for (char& d : digits)
-                        d = static_cast<char>(std::tolower(static_cast<unsigned char>(d)));
-                if (c == 'x' || c == 'X') {
-                    const term* prefix = take();
-                    if (!prefix) return unexpected(term(atoms::badarg));
-                    auto p = detail::chardata_utf8(*prefix);
-                    std::string pre =
-                        prefix->is_atom() ? std::string(prefix->as_atom().name()) : p.value_or("");
-                    if (!digits.empty() && digits[0] == '-')
-                        digits = "-" + pre + digits.substr(1);
-                    else
-                        digits = pre + digits;
-                } else if (c == '#' || c == '+') {
-                    std::string pre = std::to_string(base) + "#";
-                    if (!digits.empty() && digits[0] == '-')
-                        digits = "-" + pre + digits.substr(1);
-                    else
-                        digits = pre + digits;
-                }
-                piece = std::move(digits);
-                break;
-            }
-            case 'f':
-            case 'e':
-            case 'g': {
-                const term* a = take();
-                if (!a || !a->is_float()) return unexpected(term(atoms::badarg));
-                double d = a->float_value();
-                int p = static_cast<int>(precision.value_or(6));
-                char buf[512];
-                if (c == 'f') {
-                    std::snprintf(buf, sizeof buf, "%.*f", std::min(p, 200), d);
-                    piece = buf;
-                } else if (c == 'e') {
-                    piece = float_e(d, std::min(p, 200));
-                } else {
-                    double ad = std::fabs(d);
-                    if (ad >= 0.1 && ad < std::pow(10.0, p)) {
-                        std::snprintf(buf, sizeof buf, "%.*f", std::max(p - 1, 1), d);
-                        piece = buf;
-                    } else {
-                        piece = float_e(d, std::min(p, 200));
-                    }
-                }
-                break;
-            }
-            case 'i':
-                if (!take()) return unexpected(term(atoms::badarg));
-                break;
-            default:
-                return unexpected(term(atoms::badarg));
-        }
-        out += pad(std::move(piece), width, left, fill);
-    }
-    if (next_arg != argv->size()) return unexpected(term(atoms::badarg));
-    return out;
+    io_lib::format_options o;
+    if (nodus::detail::current_or_null()) o.local_node = node_of_self();
+    auto r = io_lib::format(format, args, o);
+    if (!r) return unexpected(term(atoms::badarg));
+    return std::move(*r);
 }
 
 namespace {
@@ -521,7 +302,9 @@ task<term> flush0(std::vector<term>) {
     for (;;) {
         auto r = co_await receive().after(std::chrono::milliseconds(0));
         if (!r) break;
-        std::string line = "Shell got " + to_text(*r, {print_style::p, node_of_self(), {}, true}) + "\n";
+        term fmt_args = list({*r});
+        auto text = io_format(string("Shell got ~tp~n"), fmt_args);
+        std::string line = text ? std::move(*text) : "Shell got " + to_text(*r, {print_style::w, node_of_self()}) + "\n";
         co_await io_put("standard_io"_a, std::move(line));
     }
     co_return term(atoms::ok);

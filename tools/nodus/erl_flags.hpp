@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nodus/node/node.hpp"
+
 namespace nodus::tools {
 
 struct erl_flag {
@@ -40,5 +42,38 @@ private:
     std::vector<std::string> args_;
     std::vector<char*> pointers_;
 };
+
+}  // namespace nodus::tools
+
+// ---- node flags of `nodus eval`, `nodus shell` and `nodus node` ----
+
+namespace nodus::tools {
+
+// The flags that say how to start a node, in both spellings users copy from erl and iex:
+//   -sname N | --sname N          short name (a node starts; without -sname/-name none does)
+//   -name N | --name N            long name
+//   -setcookie C | --cookie C     the cookie (also --setcookie)
+//   -hidden | --hidden            a hidden node
+//   -kernel Par Val [Par Val...]  kernel parameters: inet_dist_listen_min, inet_dist_listen_max,
+//                                 inet_dist_use_interface ({127,0,0,1}), net_ticktime,
+//                                 net_setuptime, connect_all, dist_auto_connect (never)
+//   --erl 'Flags'                 iex's way to pass erl flags (parsed as above)
+//   -connect_all false            no transitive mesh
+//   -epmd_port P                  the port mapper's port
+//   -erl_epmd_port P              no port mapper: listen on P, reach every peer on P
+//   -proto_dist inet_tcp          (inet_tls is not supported yet: an error)
+//   -noshell, -noinput            accepted and ignored (erl compatibility)
+// A single or a double dash works for each. Anything else is left in `rest` for the subcommand.
+struct node_args {
+    bool distributed = false;  // -sname or -name was given
+    node_config config;
+    std::vector<std::string> rest;  // other arguments, in order
+    std::string error;              // non-empty: what is wrong, naming the flag
+};
+
+node_args parse_node_args(std::span<const std::string> args);
+
+// The usage text of the node flags (for --help).
+std::string_view node_flags_help();
 
 }  // namespace nodus::tools
