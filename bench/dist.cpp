@@ -27,6 +27,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -109,6 +110,8 @@ std::unique_ptr<node> start_node(const std::string& name, const std::string& coo
     cfg.start_epmd = false;
     cfg.listen_address = "127.0.0.1";
     cfg.connect_all = false;
+    // For experiments only (the reported runs use the default, one worker per core).
+    if (const char* t = std::getenv("NODUS_BENCH_NODE_THREADS"); t && *t) cfg.runtime.threads = std::stoul(t);
     auto n = node::start(cfg);
     if (!n) throw std::runtime_error("nodus node " + name + " did not start: " + n.error().message);
     return std::move(*n);
