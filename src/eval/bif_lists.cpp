@@ -38,6 +38,7 @@ bool is_true(const term& t) {
 // ---- lists, synchronous ----
 
 term reverse1(args_t a) {
+    if (!a[0].is_list()) fc();  // lists:reverse/1 has clauses for lists only
     term out;
     const term* cur = &a[0];
     for (; cur->is_cons(); cur = &cur->tail())

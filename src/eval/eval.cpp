@@ -102,6 +102,7 @@ bool has_stack(const erlang_exception& e) noexcept {
 void rethrow_with_frame(const erlang_exception& e, atom m, atom f, std::vector<term> args) {
     term info;
     if (m == atoms::erlang) info = list({tuple("error_info"_a, map({{"module"_a, "erl_erts_errors"_a}}))});
+    if (m == "maps"_a) info = list({tuple("error_info"_a, map({{"module"_a, "erl_stdlib_errors"_a}}))});
     term frame = tuple(m, f, make_list(std::move(args)), info);
     raise(e.kind(), e.reason(), list({frame}));
 }
@@ -167,7 +168,8 @@ term make_interpreted_fun(const term& anno, const bindings& bs, const term& clau
     }
     term env = name ? tuple(anno, bs.to_term(), "none"_a, "none"_a, map({}), clauses, *name)
                     : tuple(anno, bs.to_term(), "none"_a, "none"_a, map({}), clauses);
-    nodus::detail::trailing<term>(fb)[0] = list({env});
+    // The one free variable is the Info tuple itself (erlang:fun_info(F, env) gives [Info]).
+    nodus::detail::trailing<term>(fb)[0] = env;
     return f;
 }
 
@@ -175,9 +177,7 @@ std::optional<fun_parts> interpreted_fun_parts(const term& f) {
     if (!f.is_local_fun()) return std::nullopt;
     auto* fb = static_cast<const nodus::detail::fun_box*>(f.box_ptr());
     if (!fb->module.is_atom("erl_eval"_a) || fb->aux() != 1) return std::nullopt;
-    const term& envs = nodus::detail::trailing<term>(fb)[0];
-    if (!envs.is_cons() || !envs.tail().is_nil()) return std::nullopt;
-    const term& env = envs.head();
+    const term& env = nodus::detail::trailing<term>(fb)[0];
     if (!env.is_tuple() || (env.tuple_size() != 6 && env.tuple_size() != 7)) return std::nullopt;
     if (!env[5].is_list()) return std::nullopt;
     fun_parts p;
@@ -854,7 +854,7 @@ void do_send(const term& dest, term msg) {
         detail::rethrow_with_frame(error_exception(term(atoms::badarg)), atoms::erlang, N().bang,
                                    {dest, msg});
     try {
-        (void)send(dest, std::move(msg));
+        (void)send(dest, msg);
     } catch (const erlang_exception& ex) {
         if (detail::has_stack(ex)) throw;
         detail::rethrow_with_frame(ex, atoms::erlang, N().bang, {dest, msg});
@@ -909,7 +909,8 @@ task<term> ev_call(term e, bindings* bs, const context* c, tail_call* tc) {
             std::vector<term> args = co_await ev_args(args_ast, bs, c);
             co_return co_await call_mfa(atoms::erlang, f, std::move(args));
         }
-        if (c->opts && c->opts->local) {
+        const bool shell = c->opts && c->opts->local;
+        if (shell) {
             const local_handler& h = c->opts->local;
             std::optional<term> r = co_await h(f, args_ast, bs);
             if (r) co_return *r;
@@ -917,8 +918,15 @@ task<term> ev_call(term e, bindings* bs, const context* c, tail_call* tc) {
         // As the shell: the arguments are evaluated, then user_default and shell_default are
         // tried (the export table may have them), then the call fails.
         std::vector<term> args = co_await ev_args(args_ast, bs, c);
-        for (atom mod : {atom("user_default"), atom("shell_default")}) {
-            if (exports().find(mod, f, arity)) co_return co_await call_mfa(mod, f, std::move(args));
+        static const atom defaults[2] = {atom("user_default"), atom("shell_default")};
+        for (std::size_t i = 0; i < 2; ++i) {
+            if (exports().find(defaults[i], f, arity))
+                co_return co_await call_mfa(defaults[i], f, std::move(args));
+        }
+        if (!shell) {
+            // erl_eval without the shell's local function handler (a fun applied elsewhere): undef.
+            raise(exception_class::error, term(atoms::undef),
+                  list({tuple(n.erl_eval, f, term(static_cast<long long>(args.size())), term())}));
         }
         raise(exception_class::error,
               tuple(n.shell_undef, f, term(static_cast<long long>(args.size())), term()), term());
@@ -950,8 +958,7 @@ term ev_fun(const term& e, const bindings& bs) {
         atom f = what[1].as_atom();
         auto a = what[2].to_int64();
         if (!a || *a < 0 || *a > 255) badarg();
-        if (detail::is_auto_imported(f, static_cast<unsigned>(*a)))
-            return make_export(atoms::erlang, f, static_cast<unsigned>(*a));
+        // erl_eval (and so erl's shell) cannot make local funs, not even of BIFs: undef.
         raise(exception_class::error, term(atoms::undef), list({tuple(n.erl_eval, f, what[2], term())}));
     }
     if (what.is_tuple(4) && what[0].is_atom(n.function)) {
@@ -1152,6 +1159,49 @@ task<term> ev_catch(term e, bindings* bs, const context* c) {
     co_return v;
 }
 
+// Whether e may stand in a guard: variables, literals, data constructors, operators other than
+// `!`, and calls of guard BIFs (erl_lint:is_guard_test/1, without records).
+bool is_guard_test(const term& e) {
+    const names& n = N();
+    auto all = [](const term& l) {
+        for (const term* x = &l; x->is_cons(); x = &x->tail())
+            if (!is_guard_test(x->head())) return false;
+        return true;
+    };
+    switch (kind_of(e)) {
+        case kind::var:
+        case kind::integer:
+        case kind::float_:
+        case kind::char_:
+        case kind::atom_:
+        case kind::string:
+        case kind::nil:
+            return true;
+        case kind::cons:
+            return e.tuple_size() == 4 && is_guard_test(e[2]) && is_guard_test(e[3]);
+        case kind::tuple:
+            return e.tuple_size() == 3 && all(e[2]);
+        case kind::op:
+            if (e.tuple_size() == 4) return is_guard_test(e[3]);
+            return e.tuple_size() == 5 && !e[2].is_atom(n.bang) && is_guard_test(e[3]) && is_guard_test(e[4]);
+        case kind::call: {
+            if (e.tuple_size() != 4) return false;
+            const term& fn = e[2];
+            auto arity = e[3].list_length();
+            if (!arity || !all(e[3])) return false;
+            if (kind_of(fn) == kind::atom_)
+                return fn.tuple_size() == 3 && detail::is_guard_bif(fn[2].as_atom(), static_cast<unsigned>(*arity));
+            if (kind_of(fn) == kind::remote && fn.tuple_size() == 4 && kind_of(fn[2]) == kind::atom_ &&
+                kind_of(fn[3]) == kind::atom_)
+                return fn[2][2].is_atom(atoms::erlang) &&
+                       detail::is_guard_bif(fn[3][2].as_atom(), static_cast<unsigned>(*arity));
+            return false;
+        }
+        default:
+            return false;
+    }
+}
+
 // Binds a generator's pattern with its own variables (they shadow the outer ones).
 bool bind_generator(const term& pat, const term& v, bindings& inner, const bindings& outer) {
     bindings fresh;
@@ -1205,7 +1255,18 @@ task<void> ev_quals(const std::vector<term>* quals, std::size_t qi, term templ, 
         *bs = saved;
         co_return;
     }
-    // A filter: a guard-like test or any expression that must give a boolean.
+    // A filter: a guard test (erl_lint:is_guard_test/1) has guard semantics (an exception or a
+    // non-boolean is false); any other expression must give a boolean.
+    if (is_guard_test(q)) {
+        bool pass = false;
+        try {
+            pass = eval_sync(q, *bs, nullptr).is_atom(atoms::true_);
+        } catch (const erlang_exception&) {
+            pass = false;
+        }
+        if (pass) co_await ev_quals(quals, qi + 1, templ, bs, c, out);
+        co_return;
+    }
     term v = co_await ev(q, bs, c, nullptr);
     if (v.is_atom(atoms::true_)) {
         co_await ev_quals(quals, qi + 1, templ, bs, c, out);
@@ -1235,6 +1296,12 @@ task<term> ev_comprehension(term e, bindings* bs, const context* c, bool binary)
 
 task<term> ev(term e, bindings* bs, const context* c, tail_call* tc) {
     const names& n = N();
+    // Every evaluation step costs a reduction, so the yield points (fun applications,
+    // comprehension steps) give up the thread often enough. That also bounds how deep a chain of
+    // co_awaits that complete at once can nest on the native stack when the compiler does not
+    // turn symmetric transfer into tail calls (g++ with sanitizers: a few KiB of native stack
+    // per resumed frame under ASan).
+    detail::consume_reductions(20);
     switch (kind_of(e)) {
         case kind::var: {
             atom v = field(e, 2).as_atom();
@@ -1348,6 +1415,10 @@ task<term> apply_fun(term fun, std::vector<term> args, const context* c) {
         tail_call tc;
         term body = (*chosen)[4];
         term v = co_await ev_body(std::move(body), &bs, c, &tc);
+        // Returning costs too: a deep non-tail recursion unwinding (Fact(N) -> N * Fact(N - 1))
+        // yields now and then, which also bounds the native stack (see ev).
+        detail::consume_reductions(20);
+        co_await yield();
         if (!tc.pending) co_return v;
         fun = std::move(tc.fun);
         args = std::move(tc.args);

@@ -3,9 +3,11 @@
 // trimmed from the end), with the argument explanations of erl_erts_errors for the BIFs
 // nodus has. Terms are written by a term_formatter (default: ~tp on one line); layouts that
 // depend on line breaks follow erl's decisions given what the formatter returns.
+#include <algorithm>
 #include <map>
 
 #include "eval_impl.hpp"
+#include "nodus/io/format.hpp"
 #include "nodus/term/text.hpp"
 
 namespace nodus::eval {
@@ -54,7 +56,8 @@ struct formatter {
     term_formatter pf;
     std::string operator()(const term& t, std::size_t column) const {
         if (pf) return pf(t, column);
-        return to_text(t, {print_style::p, atoms::nonode_nohost, {}, true});
+        atom local = nodus::detail::current_or_null() ? self().node() : atom(atoms::nonode_nohost);
+        return pretty_text(t, column, local);
     }
 };
 
@@ -409,6 +412,31 @@ std::map<std::size_t, std::string> explain_erlang(atom f, const std::vector<term
     return out;
 }
 
+// erl_stdlib_errors for the maps functions nodus has.
+std::map<std::size_t, std::string> explain_maps(atom f, const std::vector<term>& a, const term& reason) {
+    std::map<std::size_t, std::string> out;
+    std::string n(f.name());
+    std::size_t k = a.size();
+    bool badkey = reason.is_tuple(2) && reason[0].is_atom("badkey"_a);
+    auto map_arg = [&](std::size_t i) {
+        if (i <= k && !a[i - 1].is_map()) out[i] = "not a map";
+    };
+    if ((n == "get" && (k == 2 || k == 3)) || (n == "update" && k == 3)) {
+        if (badkey && n == "get") out[1] = "not present in map";
+        map_arg(n == "update" ? 3 : 2);
+    } else if ((n == "find" || n == "remove" || n == "is_key" || n == "take") && k == 2) {
+        map_arg(2);
+    } else if (n == "put" && k == 3) {
+        map_arg(3);
+    } else if ((n == "keys" || n == "values" || n == "to_list" || n == "size") && k == 1) {
+        map_arg(1);
+    } else if (n == "merge" && k == 2) {
+        map_arg(1);
+        map_arg(2);
+    }
+    return out;
+}
+
 std::map<std::size_t, std::string> extended_error(const term& reason, const term& trace) {
     std::map<std::size_t, std::string> none;
     if (!trace.is_cons()) return none;
@@ -417,7 +445,11 @@ std::map<std::size_t, std::string> extended_error(const term& reason, const term
     bool has_info = false;
     for (const term* l = &top[3]; l->is_cons(); l = &l->tail())
         if (l->head().is_tuple(2) && l->head()[0].is_atom("error_info"_a)) has_info = true;
-    if (!has_info || !top[0].is_atom(atoms::erlang) || !top[1].is_atom()) return none;
+    if (!has_info || !top[1].is_atom()) return none;
+    if (top[0].is_atom("maps"_a))
+        return explain_maps(top[1].as_atom(), detail::list_to_vector(top[2]).value_or(std::vector<term>{}),
+                            reason);
+    if (!top[0].is_atom(atoms::erlang)) return none;
     return explain_erlang(top[1].as_atom(), detail::list_to_vector(top[2]).value_or(std::vector<term>{}),
                           reason);
 }
@@ -459,6 +491,19 @@ std::string format_stacktrace(const std::string& s0, const term& stack, const fo
 }
 
 }  // namespace
+
+std::string pretty_text(const term& t, std::size_t column, atom local_node) {
+    // io_lib:format lays ~tp out from the column its preceding text ends at, exactly as
+    // io_lib_pretty:print(T, [{column, C}, {line_length, 80}]): pad, format, drop the pad.
+    std::size_t pad = column > 1 ? std::min<std::size_t>(column - 1, 200) : 0;
+    io_lib::format_options o;
+    o.local_node = local_node;
+    o.unicode_printable = false;
+    term args = list({t});
+    auto r = io_lib::format(string(std::string(pad, ' ') + "~tp"), args, o);
+    if (!r || r->size() < pad) return to_text(t, {print_style::p, local_node, {}, true});
+    return r->substr(pad);
+}
 
 std::string format_exception(exception_class c, const term& reason, const term& stacktrace,
                              const term_formatter& format) {

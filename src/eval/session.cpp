@@ -190,6 +190,11 @@ task<> evaluator_loop(std::shared_ptr<state> st) {
 // Reports the evaluator's death when no command is running (erl's shell does so while it
 // waits for input).
 task<> watch_evaluator(std::shared_ptr<state> st, pid ev) {
+    {
+        // Its report goes through the session's output, as the evaluator's output does.
+        std::lock_guard l(st->mutex);
+        if (st->leader.valid()) group_leader(st->leader, self());
+    }
     reference m = monitor(ev.as_term());
     var<term> reason;
     co_await receive(pat::tuple(atoms::DOWN, m, pat::_, pat::_, reason));
@@ -272,6 +277,10 @@ session::session(runtime& rt, session_options opts) : rt_(rt), st_(std::make_sha
             std::fwrite(text.data(), 1, text.size(), stdout);
             std::fflush(stdout);
         };
+    }
+    if (!opts.format_term) {
+        runtime* r = &rt;
+        opts.format_term = [r](const term& t, std::size_t column) { return pretty_text(t, column, r->node()); };
     }
     st_->opts = std::move(opts);
     st_->leader = start_output_leader(rt, std::move(sink));

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
+#include <tuple>
 #include <map>
 #include <sstream>
 #include <string>
@@ -110,7 +112,9 @@ struct erl_run {
     std::vector<erl_line> lines;
 };
 
-erl_run run_erl(const std::string& erl, const std::string& function, const std::string& corpus_path) {
+// all_hex: every field is hex (values, shell texts); otherwise short fields are plain words.
+erl_run run_erl(const std::string& erl, const std::string& function, const std::string& corpus_path,
+                bool all_hex = false) {
     erl_run run;
     std::string src = erl_string_literal(NODUS_EVAL_GOLDEN_ERL_SOURCE);
     test::erl_options o;
@@ -140,11 +144,13 @@ erl_run run_erl(const std::string& erl, const std::string& function, const std::
             ls >> announced;
             continue;
         }
-        ls >> l.index;
+        // Other lines (a logger report of a process an entry crashed, ...) are not ours.
+        if (l.kind != "P" && l.kind != "V" && l.kind != "S") continue;
+        if (!(ls >> l.index)) continue;
         std::string f;
         while (ls >> f) {
             std::string decoded;
-            if (unhex(f, decoded) && f.size() > 8)
+            if (unhex(f, decoded) && (all_hex || f.size() > 8))
                 l.fields.push_back(decoded);
             else
                 l.fields.push_back(f);
@@ -218,4 +224,111 @@ TEST(eval_golden, parser_gives_erl_parse_abstract_format) {
     EXPECT_EQ(failures, 0u);
     EXPECT_GE(ok, 300u);
     EXPECT_GE(errors, 40u);
+}
+
+namespace {
+
+// What nodus says about one corpus entry, computed in a fresh process (as eval_golden.erl does
+// in erl): {value, V} or {Class, Reason}, and the shell's text of the exception (or ~tp of the
+// value).
+struct nodus_answer {
+    term result;
+    std::string shell_text;
+};
+
+task<> evaluate_entry(std::string text, pid reply_to) {
+    term result;
+    std::string shell_text;
+    auto r = eval::parse_exprs(text);
+    if (r.status != eval::parse_status::complete) {
+        result = tuple("parse_failed"_a, string(r.error.message));
+    } else {
+        eval::bindings bs;
+        std::optional<std::tuple<exception_class, term, term>> failure;
+        try {
+            term v = co_await eval::eval_exprs(r.exprs, bs);
+            result = tuple("value"_a, v);
+            shell_text = eval::pretty_text(v, 1, self().node());
+        } catch (const erlang_exception& e) {
+            failure.emplace(e.kind(), e.reason(), eval::stacktrace_of(e));
+        }
+        if (failure) {
+            auto& [c, reason, stack] = *failure;
+            result = tuple(eval::class_atom(c), reason);
+            shell_text = eval::format_shell_exception(c, reason, stack);
+        }
+    }
+    send(reply_to.as_term(), tuple(result, binary(shell_text)));
+}
+
+class nodus_evaluator {
+public:
+    nodus_evaluator() : rt_(runtime_options{.threads = 2}), me_(rt_) {
+        eval::register_standard_exports(rt_.exports());
+        eval::register_net_exports(rt_.exports());
+    }
+    nodus_answer answer(const std::string& text) {
+        rt_.spawn(evaluate_entry, text, me_.self());
+        auto m = me_.receive(std::chrono::seconds(30));
+        if (!m) return {"timeout"_a, "timeout"};
+        return {(*m)[0], std::string((*m)[1].as_string_view())};
+    }
+
+private:
+    runtime rt_;
+    scoped_process me_;
+};
+
+}  // namespace
+
+TEST(eval_golden, evaluator_gives_erl_eval_values_and_exceptions) {
+    NODUS_REQUIRE_ERL(erl);
+    std::string path = NODUS_EVAL_GOLDEN_DIR "/eval_values_corpus.txt";
+    auto entries = corpus(path);
+    ASSERT_GE(entries.size(), 200u);
+    erl_run run = run_erl(erl, "values", path, true);
+    ASSERT_TRUE(run.error.empty()) << run.error;
+    ASSERT_EQ(run.lines.size(), entries.size());
+    nodus_evaluator ev;
+    std::size_t values = 0, exceptions = 0, failures = 0;
+    for (const erl_line& l : run.lines) {
+        ASSERT_EQ(l.kind, "V");
+        ASSERT_LT(l.index, entries.size());
+        ASSERT_EQ(l.fields.size(), 1u);
+        term want = decode(l.fields[0]);
+        ASSERT_FALSE(want.is_tuple(2) && want[0].is_atom("crashed"_a)) << entries[l.index];
+        (want[0].is_atom("value"_a) ? values : exceptions)++;
+        term got = ev.answer(entries[l.index]).result;
+        if (!(got == want) && ++failures < 40)
+            ADD_FAILURE() << "entry " << l.index << ":\n"
+                          << entries[l.index] << "\n  erl:   " << show(want) << "\n  nodus: " << show(got);
+    }
+    EXPECT_EQ(failures, 0u);
+    EXPECT_GE(values, 150u);
+    EXPECT_GE(exceptions, 40u);
+}
+
+TEST(eval_golden, shell_exception_text_is_erls) {
+    NODUS_REQUIRE_ERL(erl);
+    std::string path = NODUS_EVAL_GOLDEN_DIR "/eval_shell_errors_corpus.txt";
+    auto entries = corpus(path);
+    ASSERT_GE(entries.size(), 60u);
+    erl_run run = run_erl(erl, "shell_errors", path, true);
+    ASSERT_TRUE(run.error.empty()) << run.error;
+    ASSERT_EQ(run.lines.size(), entries.size());
+    nodus_evaluator ev;
+    std::size_t failures = 0, reports = 0;
+    for (const erl_line& l : run.lines) {
+        ASSERT_EQ(l.kind, "S");
+        ASSERT_LT(l.index, entries.size());
+        ASSERT_EQ(l.fields.size(), 1u);
+        const std::string& want = l.fields[0];
+        if (want.starts_with("** exception")) ++reports;
+        std::string got = ev.answer(entries[l.index]).shell_text;
+        if (got != want && ++failures < 40)
+            ADD_FAILURE() << "entry " << l.index << ":\n"
+                          << entries[l.index] << "\n  erl:\n" << want << "\n  nodus:\n" << got;
+    }
+    EXPECT_EQ(failures, 0u);
+    EXPECT_GE(reports, 60u);
 }

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <clocale>
 #include <csignal>
@@ -151,14 +152,13 @@ void run_ready(eval::session& sh, runtime& rt, std::string& buffer, bool at_end)
         }
         buffer.erase(0, p.consumed);
         // As erl, each command's lines count from 1: the white space after a dot goes with it.
-        buffer.erase(0, buffer.find_first_not_of(" \t\r\n") == std::string::npos ? buffer.size()
-                                                                                     : buffer.find_first_not_of(" \t\r\n"));
+        buffer.erase(0, std::min(buffer.size(), buffer.find_first_not_of(" \t\r\n")));
         if (p.status == eval::parse_status::error) {
             write_out(eval::session::format_error(p.error) + "\n");
             continue;
         }
         eval::outcome o = sh.evaluate_blocking(p.exprs);
-        if (stop_requested) return;  // the evaluator was killed to leave
+        if (should_stop()) return;  // halt(), or the evaluator was killed to leave
         if (o.ok())
             write_out(value_text(o.value, rt.node()) + "\n");
         else

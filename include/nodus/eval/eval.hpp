@@ -111,7 +111,7 @@ term stacktrace_of(const erlang_exception& e);
 atom class_atom(exception_class c) noexcept;
 
 // How a term is written into exception text; `column` is where it starts (1-based) so a
-// pretty printer can indent continuation lines. Default: ~tp on one line.
+// pretty printer can indent continuation lines. Default: pretty_text.
 using term_formatter = std::function<std::string(const term& t, std::size_t column)>;
 
 // The shell's report of an exception, exactly as erl's shell prints it after "** " (it is
@@ -119,6 +119,10 @@ using term_formatter = std::function<std::string(const term& t, std::size_t colu
 // argument", "exception exit: killed", "exception error: no match of right hand side value 2",
 // then "     in function  hd/1" / "        called as hd([])" / "        *** argument 1: not a
 // nonempty list" lines for the frames outside the evaluator. No trailing newline.
+// ~tp laid out as io_lib_pretty:print(T, [{column, Column}, {line_length, 80}]) does (what
+// erl's shell uses for results and exception reports); pids of local_node print as <0.N.M>.
+std::string pretty_text(const term& t, std::size_t column, atom local_node = atoms::nonode_nohost);
+
 std::string format_exception(exception_class c, const term& reason, const term& stacktrace,
                              const term_formatter& format = {});
 // As format_exception, with the "** " tag in front: the line the shell prints.

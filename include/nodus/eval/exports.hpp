@@ -33,8 +33,9 @@ namespace nodus::eval {
 void register_standard_exports(export_table& table);
 // The distribution functions of nodus/node/net.hpp: erlang:node/0,1, nodes/0,1, is_alive/0,
 // get_cookie/0, set_cookie/1,2, disconnect_node/1, monitor_node/2, net_adm:ping/1, names/0,
-// localhost/0, net_kernel:connect_node/1, monitor_nodes/1,2. On a runtime without a node they
-// answer as a non-distributed erl does (nonode@nohost, pang, false, ...).
+// localhost/0, net_kernel:connect_node/1, monitor_nodes/1,2, rpc:call/4,5, cast/4,
+// multicall/3,4,5, erpc:call/2,4,5, gen_server:call/2,3, cast/2. On a runtime without a node
+// they answer as a non-distributed erl does (nonode@nohost, pang, false, ...).
 void register_net_exports(export_table& table);
 
 // Where a process without a group leader writes (default: standard output). Thread-safe.

@@ -1,0 +1,323 @@
+// System tests of the built `nodus` binary: `nodus eval`, `nodus shell` (stdin piped) and
+// `nodus node` run as real processes against a real erl node started by the test, on loopback
+// only (long names @127.0.0.1, listening on 127.0.0.1, a private epmd on a free port). Every
+// process is started here and stopped by its PID (child_process).
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "child_process.hpp"
+#include "cluster.hpp"
+
+using namespace nodus;
+using namespace nodus::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string loopback_only[] = {"-kernel", "inet_dist_use_interface", "{127,0,0,1}"};
+
+struct run_result {
+    exit_status status;
+    std::string out;
+    std::string err;
+    std::vector<std::string> lines() const {
+        std::vector<std::string> v;
+        std::istringstream in(out);
+        std::string l;
+        while (std::getline(in, l)) v.push_back(l);
+        return v;
+    }
+    std::string last_line() const {
+        auto v = lines();
+        return v.empty() ? std::string() : v.back();
+    }
+};
+
+spawn_options nodus_command(std::vector<std::string> args, std::uint16_t epmd_port = 0) {
+    spawn_options so;
+    so.argv = {NODUS_CLI};
+    for (auto& a : args) so.argv.push_back(a);
+    if (epmd_port) so.env = {{"ERL_EPMD_PORT", std::to_string(epmd_port)}};
+    so.env.emplace_back("HOME", ::testing::TempDir());  // never the user's ~/.erlang.cookie or history
+    so.err = stderr_mode::capture;
+    return so;
+}
+
+run_result run_nodus(std::vector<std::string> args, const std::string& input = "", std::uint16_t epmd_port = 0,
+                     duration timeout = 60s) {
+    child_process p(nodus_command(std::move(args), epmd_port));
+    if (!input.empty()) p.write(input);
+    p.close_stdin();
+    run_result r;
+    r.out = p.read_all(timeout);
+    auto st = p.wait(10s);
+    r.status = st ? *st : p.stop();
+    r.err = p.stderr_text();
+    return r;
+}
+
+// A node's flags: long name on 127.0.0.1, the test's cookie and epmd, listening on loopback.
+std::vector<std::string> node_flags(const std::string& name, const std::string& cookie, std::uint16_t epmd_port) {
+    std::vector<std::string> v = {"-name", name + "@127.0.0.1", "-setcookie", cookie, "-epmd_port",
+                                  std::to_string(epmd_port)};
+    for (auto& a : loopback_only) v.push_back(a);
+    return v;
+}
+
+std::vector<std::string> with(std::vector<std::string> a, std::initializer_list<std::string> more) {
+    for (auto& m : more) a.push_back(m);
+    return a;
+}
+
+// A real erl node with an echo server registered as `echo` ({From, Msg} -> From ! {echo, Msg})
+// and a collector registered as `inbox` that answers {get, From} with what it got.
+class erl_peer {
+public:
+    erl_peer(const std::string& erl, const std::string& name, const std::string& cookie, std::uint16_t epmd_port)
+        : name_(name + "@127.0.0.1") {
+        erl_options o;
+        o.args = {"-name", name_};
+        for (auto& a : loopback_only) o.args.push_back(a);
+        o.cookie = cookie;
+        o.env = {{"ERL_EPMD_PORT", std::to_string(epmd_port)}};
+        o.eval =
+            "register(echo, spawn(fun L() -> receive {F, M} -> F ! {echo, M}, L(); _ -> L() end end)), "
+            "register(inbox, spawn(fun L2() -> L3 = fun G(Acc) -> receive {get, F} -> F ! {inbox, lists:reverse(Acc)}, "
+            "G([]); M -> G([M | Acc]) end end, L3([]) end)), "
+            "io:format(\"READY~n\").";
+        proc_ = start_erl(erl, o);
+        auto line = proc_->read_line(30s);
+        if (!line || *line != "READY")
+            throw std::runtime_error("erl did not start: " + proc_->stderr_text());
+    }
+    const std::string& name() const { return name_; }
+
+private:
+    std::string name_;
+    std::unique_ptr<child_process> proc_;
+};
+
+class nodus_command_test : public ::testing::Test {
+protected:
+    std::string cookie = "nodus_sys_cookie";
+};
+
+// ---- without a node ----
+
+TEST_F(nodus_command_test, eval_prints_the_last_value_after_the_output) {
+    auto r = run_nodus({"eval", "-e", "io:format(\"hello ~p~n\", [world]), X = 20.", "-e", "{X + 22, \"text\"}"});
+    EXPECT_TRUE(r.status.ok()) << r.status.describe() << r.err;
+    EXPECT_EQ(r.out, "hello world\n{42,\"text\"}\n");
+}
+
+TEST_F(nodus_command_test, eval_errors_are_one_line_and_a_failure_status) {
+    auto r = run_nodus({"eval", "-e", "hd([])."});
+    EXPECT_EQ(r.status.code, 1) << r.status.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err,
+              "** exception error: bad argument in function hd/1 called as hd([]) *** argument 1: not a "
+              "nonempty list\n");
+    auto s = run_nodus({"eval", "-e", "foo(."});
+    EXPECT_EQ(s.status.code, 1);
+    EXPECT_EQ(s.err, "* 1:5: syntax error before: '.'\n");
+    auto u = run_nodus({"eval", "-e", "X + 1."});
+    EXPECT_EQ(u.status.code, 1);
+    EXPECT_EQ(u.err, "* 1:1: variable 'X' is unbound\n");
+}
+
+TEST_F(nodus_command_test, unknown_or_misspelled_flags_are_named) {
+    auto a = run_nodus({"eval", "-snmae", "x", "-e", "1."});
+    EXPECT_EQ(a.status.code, 2);
+    EXPECT_NE(a.err.find("unknown flag: -snmae"), std::string::npos) << a.err;
+    auto b = run_nodus({"shell", "--cookei", "c"});
+    EXPECT_EQ(b.status.code, 2);
+    EXPECT_NE(b.err.find("--cookei"), std::string::npos) << b.err;
+    auto c = run_nodus({"node", "-sname", "x", "-kernel", "inet_dist_listen_mn", "9100"});
+    EXPECT_EQ(c.status.code, 2);
+    EXPECT_NE(c.err.find("inet_dist_listen_mn"), std::string::npos) << c.err;
+    auto d = run_nodus({"eval", "--erl", "-kernel net_tiktime 5", "-e", "1."});
+    EXPECT_EQ(d.status.code, 2);
+    EXPECT_NE(d.err.find("net_tiktime"), std::string::npos) << d.err;
+}
+
+TEST_F(nodus_command_test, piped_shell_prints_each_result_and_exits_at_end_of_input) {
+    std::string input =
+        "X = 2.\n"
+        "X * 21.\n"
+        "io:format(\"hi~n\").\n"
+        "hd([]).\n"
+        "X.\n"
+        "foo(.\n"
+        "Y = X +\n"
+        "  1. Y * 2.\n"
+        "self() ! {msg, 1}, flush().\n"
+        "f(X), X.\n"
+        "node().\n";
+    auto r = run_nodus({"shell"}, input);
+    EXPECT_TRUE(r.status.ok()) << r.status.describe() << r.err;
+    std::vector<std::string> want = {
+        "2",
+        "42",
+        "hi",
+        "ok",
+        "** exception error: bad argument",
+        "     in function  hd/1",
+        "        called as hd([])",
+        "        *** argument 1: not a nonempty list",
+        "2",
+        "* 1:5: syntax error before: '.'",
+        "3",
+        "6",
+        "Shell got {msg,1}",
+        "ok",
+        "* 1:7: variable 'X' is unbound",
+        "nonode@nohost",
+    };
+    EXPECT_EQ(r.lines(), want) << r.out;
+}
+
+TEST_F(nodus_command_test, halt_ends_the_shell_with_its_status) {
+    auto r = run_nodus({"shell"}, "1.\nhalt(3).\n2.\n");
+    EXPECT_EQ(r.status.code, 3) << r.status.describe();
+    EXPECT_EQ(r.out, "1\n");
+}
+
+// ---- against a real erl node ----
+
+TEST_F(nodus_command_test, eval_pings_sends_to_a_registered_process_and_calls_erl) {
+    NODUS_REQUIRE_ERL(erl);
+    epmd_daemon epmd;
+    erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
+    const std::string& e = peer.name();
+    std::string exprs = "pong = net_adm:ping('" + e + "'), {echo, '" + e +
+                        "'} ! {self(), hi}, R = receive M -> M after 5000 -> timeout end, "
+                        "{R, nodes(), rpc:call('" + e + "', lists, reverse, [[1,2,3]]), erpc:call('" + e +
+                        "', erlang, node, []), rpc:call('" + e + "', erlang, nodes, [])}.";
+    std::string me = unique_name("sys_eval");
+    auto r = run_nodus(with(node_flags(me, cookie, epmd.port()), {"-e", exprs}), "", epmd.port());
+    ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
+    EXPECT_EQ(r.last_line(), "{{echo,hi},['" + e + "'],[3,2,1],'" + e + "',['" + me + "@127.0.0.1']}");
+}
+
+TEST_F(nodus_command_test, a_hidden_eval_node_is_not_in_erls_nodes) {
+    NODUS_REQUIRE_ERL(erl);
+    epmd_daemon epmd;
+    erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
+    const std::string& e = peer.name();
+    std::string me = unique_name("sys_hidden") + "@127.0.0.1";
+    std::string exprs = "pong = net_adm:ping('" + e + "'), {nodes(), nodes(hidden), rpc:call('" + e +
+                        "', erlang, nodes, []), rpc:call('" + e + "', erlang, nodes, [hidden])}.";
+    auto r = run_nodus(with(node_flags(me.substr(0, me.find('@')), cookie, epmd.port()), {"--hidden", "-e", exprs}),
+                       "", epmd.port());
+    ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
+    EXPECT_EQ(r.last_line(), "{[],['" + e + "'],[],['" + me + "']}");
+}
+
+TEST_F(nodus_command_test, a_wrong_cookie_gives_pang) {
+    NODUS_REQUIRE_ERL(erl);
+    epmd_daemon epmd;
+    erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
+    auto r = run_nodus(with(node_flags(unique_name("sys_bad"), "not_the_cookie", epmd.port()),
+                            {"-e", "{net_adm:ping('" + peer.name() + "'), nodes()}."}),
+                       "", epmd.port());
+    ASSERT_TRUE(r.status.ok()) << r.status.describe() << r.err;
+    EXPECT_EQ(r.last_line(), "{pang,[]}");
+}
+
+TEST_F(nodus_command_test, shell_session_with_erl_messages_and_rpc_both_ways) {
+    NODUS_REQUIRE_ERL(erl);
+    epmd_daemon epmd;
+    erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
+    const std::string e = "'" + peer.name() + "'";
+    std::string me = unique_name("sys_shell") + "@127.0.0.1";
+    std::string m = "'" + me + "'";
+    std::string input =
+        "net_adm:ping(" + e + ").\n"
+        "nodes().\n"
+        "register(shellbox, self()).\n"
+        // erl sends to our registered process, and calls back into this node by rpc.
+        "rpc:call(" + e + ", erlang, send, [{shellbox, " + m + "}, from_erl]).\n"
+        "receive X -> X after 5000 -> timeout end.\n"
+        "rpc:call(" + e + ", rpc, call, [" + m + ", lists, reverse, [[1, 2]]]).\n"
+        // A shell fun runs on erl (an OTP 25 erl_eval fun), and its output comes back here.
+        "rpc:call(" + e + ", erlang, apply, [fun() -> {node(), 7} end, []]).\n"
+        "{inbox, " + e + "} ! one, {inbox, " + e + "} ! two, {inbox, " + e + "} ! {get, self()}, "
+        "receive {inbox, L} -> L after 5000 -> timeout end.\n"
+        "erlang:disconnect_node(" + e + ").\n"
+        "nodes().\n";
+    auto flags = node_flags(me.substr(0, me.find('@')), cookie, epmd.port());
+    flags.insert(flags.begin(), "shell");
+    auto r = run_nodus(flags, input, epmd.port());
+    ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
+    std::vector<std::string> want = {
+        "pong", "[" + e + "]", "true", "from_erl", "from_erl", "[2,1]", "{" + e + ",7}", "[one,two]", "true", "[]",
+    };
+    EXPECT_EQ(r.lines(), want) << r.out << r.err;
+}
+
+TEST_F(nodus_command_test, erl_reaches_a_headless_node_which_stops_cleanly_on_sigterm) {
+    NODUS_REQUIRE_ERL(erl);
+    epmd_daemon epmd;
+    std::string me = unique_name("sys_node");
+    std::uint16_t port = free_port();
+    auto flags = node_flags(me, cookie, epmd.port());
+    flags.insert(flags.begin(), "node");
+    for (const char* a : {"-kernel", "inet_dist_listen_min"}) flags.push_back(a);
+    flags.push_back(std::to_string(port));
+    flags.push_back("inet_dist_listen_max");
+    flags.push_back(std::to_string(port));
+    child_process node(nodus_command(flags, epmd.port()));
+    // Registered with the port mapper on the port asked for.
+    auto epmd_prog = find_program("epmd");
+    ASSERT_TRUE(epmd_prog);
+    auto names = [&] {
+        spawn_options so;
+        so.argv = {*epmd_prog, "-port", std::to_string(epmd.port()), "-names"};
+        child_process p(so);
+        std::string out = p.read_all(10s);
+        p.wait(10s);
+        return out;
+    };
+    ASSERT_TRUE(eventually([&] { return names().find("name " + me + " at port " + std::to_string(port)) !=
+                                        std::string::npos; }))
+        << names() << node.stderr_text();
+    // erl: ping, rpc into the node's exported functions, a message to a process it spawns there.
+    std::string full = "'" + me + "@127.0.0.1'";
+    erl_options o;
+    o.args = {"-name", unique_name("sys_erlc") + "@127.0.0.1"};
+    for (auto& a : loopback_only) o.args.push_back(a);
+    o.cookie = cookie;
+    o.env = {{"ERL_EPMD_PORT", std::to_string(epmd.port())}};
+    o.eval = "R = {net_adm:ping(" + full + "), rpc:call(" + full + ", lists, seq, [1, 3]), rpc:call(" + full +
+             ", erlang, node, []), lists:member(" + full + ", nodes()), erpc:call(" + full +
+             ", erlang, is_alive, [])}, io:format(\"~p~n\", [R]), halt().";
+    auto client = start_erl(erl, o);
+    std::string out = client->read_all(60s);
+    client->wait(10s);
+    EXPECT_EQ(out, "{pong,[1,2,3]," + full + ",true,true}\n") << client->stderr_text();
+    node.signal(SIGTERM);
+    auto st = node.wait(20s);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(st->ok()) << st->describe() << node.stderr_text();
+    EXPECT_EQ(names().find("name " + me + " "), std::string::npos) << names();
+}
+
+TEST_F(nodus_command_test, a_headless_node_stops_cleanly_on_sigint) {
+    epmd_daemon epmd;
+    std::string me = unique_name("sys_int");
+    auto flags = node_flags(me, cookie, epmd.port());
+    flags.insert(flags.begin(), "node");
+    child_process node(nodus_command(flags, epmd.port()));
+    ASSERT_TRUE(eventually([&] { return node.stderr_text().find("running") != std::string::npos; }, 30s))
+        << node.stderr_text();
+    node.signal(SIGINT);
+    auto st = node.wait(20s);
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(st->ok()) << st->describe() << node.stderr_text();
+}
+
+}  // namespace
