@@ -66,11 +66,15 @@ task<> rex_loop() {
 
 }  // namespace
 
-node_impl* node_of(runtime_impl* rt) noexcept { return rt ? static_cast<node_impl*>(rt->context) : nullptr; }
+node_impl* node_of(runtime_impl* rt) noexcept {
+    return rt ? static_cast<node_impl*>(rt->context) : nullptr;
+}
 
 node_impl::node_impl(node_config c) : cfg(std::move(c)), mode(cfg.naming) {}
 
-node_impl::~node_impl() { stop(); }
+node_impl::~node_impl() {
+    stop();
+}
 
 void node_impl::log(std::string_view line) {
     if (line.empty()) return;
@@ -122,7 +126,8 @@ result<void, node_error> node_impl::start() {
         asio::ip::address addr = cfg.listen_address.empty() ? asio::ip::address(asio::ip::address_v4::any())
                                                             : asio::ip::make_address(cfg.listen_address);
         std::uint16_t lo = cfg.no_epmd_port ? cfg.no_epmd_port : cfg.listen_port_min;
-        std::uint16_t hi = cfg.no_epmd_port ? cfg.no_epmd_port : (cfg.listen_port_max ? cfg.listen_port_max : lo);
+        std::uint16_t hi =
+            cfg.no_epmd_port ? cfg.no_epmd_port : (cfg.listen_port_max ? cfg.listen_port_max : lo);
         if (lo == 0) hi = 0;
         if (hi < lo) hi = lo;
         asio::error_code ec;
@@ -138,15 +143,16 @@ result<void, node_error> node_impl::start() {
         }
         if (!acceptor) {
             stop();
-            std::string range = lo == 0 ? std::string("any port")
-                                        : "ports " + std::to_string(lo) + ".." + std::to_string(hi);
+            std::string range =
+                lo == 0 ? std::string("any port") : "ports " + std::to_string(lo) + ".." + std::to_string(hi);
             return unexpected(node_error{node_error::code::listen,
                                          "cannot listen for distribution on " + range + ": " + ec.message()});
         }
         port = acceptor->local_endpoint().port();
     } catch (const std::exception& e) {
         stop();
-        return unexpected(node_error{node_error::code::listen, std::string("bad listen address: ") + e.what()});
+        return unexpected(
+            node_error{node_error::code::listen, std::string("bad listen address: ") + e.what()});
     }
 
     // Port mapper registration (or none: a random creation, as OTP with -erl_epmd_port).
@@ -201,7 +207,7 @@ result<void, node_error> node_impl::start() {
             }
             stop();
             auto code = r.error().code == epmd::errc::duplicate_name ? node_error::code::duplicate_name
-                                                                      : node_error::code::epmd;
+                                                                     : node_error::code::epmd;
             std::string msg = code == node_error::code::duplicate_name
                                   ? "the name " + alive + " is already registered with the port mapper"
                                   : "cannot register with the port mapper: " + r.error().message();
@@ -238,22 +244,23 @@ result<void, node_error> node_impl::start() {
 void node_impl::accept_next() {
     if (stopping || !acceptor) return;
     unsigned w = next_worker();
-    acceptor->async_accept(pollers[w]->context(), [this, w](const asio::error_code& ec, asio::ip::tcp::socket sock) {
-        if (ec) {
-            if (ec != asio::error::operation_aborted) accept_next();
-            return;
-        }
-        if (handshakes.load() >= cfg.max_pending_handshakes) {
-            log("refusing a connection: " + std::to_string(handshakes.load()) + " handshakes pending");
-            asio::error_code ignored;
-            sock.close(ignored);
-        } else {
-            auto c = new_connection(w, false, atom());
-            ++handshakes;
-            c->start_incoming(std::move(sock));
-        }
-        accept_next();
-    });
+    acceptor->async_accept(
+        pollers[w]->context(), [this, w](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+            if (ec) {
+                if (ec != asio::error::operation_aborted) accept_next();
+                return;
+            }
+            if (handshakes.load() >= cfg.max_pending_handshakes) {
+                log("refusing a connection: " + std::to_string(handshakes.load()) + " handshakes pending");
+                asio::error_code ignored;
+                sock.close(ignored);
+            } else {
+                auto c = new_connection(w, false, atom());
+                ++handshakes;
+                c->start_incoming(std::move(sock));
+            }
+            accept_next();
+        });
 }
 
 void node_impl::stop() {
@@ -279,7 +286,8 @@ void node_impl::stop() {
                     if (auto c = w.lock()) alive.push_back(std::move(c));
             }
             if (alive.empty()) break;
-            for (auto& c : alive) c->close("", a_disconnect);
+            for (auto& c : alive)
+                c->close("", a_disconnect);
             alive.clear();
             {
                 std::lock_guard l(table_mutex_);
@@ -328,7 +336,8 @@ void node_impl::route(remote_signal&& s) {
         } else {
             e.pending.push_back(std::move(s));
             bool attempting = false;
-            for (auto& a : e.attempts) attempting = attempting || a->initiator();
+            for (auto& a : e.attempts)
+                attempting = attempting || a->initiator();
             if (!attempting && !e.lost_race) {
                 auto c = new_connection(next_worker(), true, e.pending.back().node);
                 e.attempts.push_back(c);
@@ -357,29 +366,33 @@ std::shared_ptr<connection> node_impl::connect(atom peer) {
     return c;
 }
 
-dist::accept_status node_impl::status_for(const dist::peer_hello& hello, const std::shared_ptr<connection>& c) {
+dist::accept_status node_impl::status_for(const dist::peer_hello& hello,
+                                          const std::shared_ptr<connection>& c) {
     if (!allowed(hello.name)) {
         log("connection attempt from disallowed node " + std::string(hello.name));
         return dist::accept_status::not_allowed;
     }
     auto peer = atom::existing(hello.name);
     if (!peer) return dist::accept_status::ok;  // never heard of it: no other connection
-    std::lock_guard l(table_mutex_);
-    auto it = table_.find(*peer);
-    if (it == table_.end()) {
-        table_[*peer].attempts.push_back(c);
-        return dist::accept_status::ok;
-    }
-    peer_entry& e = it->second;
-    if (e.up && e.up->current() == connection::state::up) return dist::accept_status::alive;
     std::shared_ptr<connection> ours;
-    for (auto& a : e.attempts)
-        if (a->initiator() && a->current() != connection::state::closed) ours = a;
-    e.attempts.push_back(c);
-    if (!ours) return dist::accept_status::ok;
-    // Simultaneous connect (handshake.md §5): the attempt of the greater name survives.
-    if (name.name() > hello.name) return dist::accept_status::nok;
-    e.lost_race = true;  // ours is dropped; this incoming one carries the pending signals
+    {
+        std::lock_guard l(table_mutex_);
+        auto it = table_.find(*peer);
+        if (it == table_.end()) {
+            table_[*peer].attempts.push_back(c);
+            return dist::accept_status::ok;
+        }
+        peer_entry& e = it->second;
+        if (e.up && e.up->current() == connection::state::up) return dist::accept_status::alive;
+        for (auto& a : e.attempts)
+            if (a->initiator() && a->current() != connection::state::closed) ours = a;
+        e.attempts.push_back(c);
+        if (!ours) return dist::accept_status::ok;
+        // Simultaneous connect (handshake.md §5): the attempt of the greater name survives.
+        if (name.name() > hello.name) return dist::accept_status::nok;
+        e.lost_race = true;  // ours is dropped; this incoming one carries the pending signals
+    }
+    // Outside the lock: closing on this thread runs connection_failed, which takes it.
     ours->close("", a_nok);
     return dist::accept_status::ok_simultaneous;
 }
@@ -397,11 +410,13 @@ void node_impl::connection_up(const std::shared_ptr<connection>& c) {
         std::erase(e.attempts, c);
         e.lost_race = false;
         // Queued signals go first, in order, before anyone else can use the connection.
-        for (auto& s : e.pending) c->send(s);
+        for (auto& s : e.pending)
+            c->send(s);
         e.pending.clear();
         waiters.swap(e.up_waiters);
     }
-    if (old) old->close("replaced by a new connection from " + std::string(c->peer().name()), a_connection_closed);
+    if (old)
+        old->close("replaced by a new connection from " + std::string(c->peer().name()), a_connection_closed);
     notify_waiters(waiters, true);
     node_event(c->peer(), true, visible, atom());
 }
@@ -459,10 +474,12 @@ void node_impl::fire_node_monitors(atom peer) {
     {
         std::lock_guard l(subs_mutex_);
         auto range = node_monitors_.equal_range(peer);
-        for (auto it = range.first; it != range.second; ++it) one_shot.push_back(it->second);
+        for (auto it = range.first; it != range.second; ++it)
+            one_shot.push_back(it->second);
         node_monitors_.erase(peer);
     }
-    for (auto& pid_term : one_shot) rt->send(pid_term, tuple(atoms::nodedown, peer));
+    for (auto& pid_term : one_shot)
+        rt->send(pid_term, tuple(atoms::nodedown, peer));
 }
 
 void node_impl::connection_down(const std::shared_ptr<connection>& c, atom reason) {
@@ -495,7 +512,8 @@ void node_impl::fail_pending(std::vector<remote_signal>& pending, atom reason) {
 }
 
 void node_impl::notify_waiters(std::vector<std::pair<term, term>>& waiters, bool ok) {
-    for (auto& [pid_term, ref] : waiters) rt->send(pid_term, tuple(ref, ok));
+    for (auto& [pid_term, ref] : waiters)
+        rt->send(pid_term, tuple(ref, ok));
     waiters.clear();
 }
 
@@ -519,7 +537,8 @@ void node_impl::when_connected(atom peer, term waiter, term ref) {
         } else {
             e.up_waiters.emplace_back(std::move(waiter), std::move(ref));
             bool attempting = false;
-            for (auto& a : e.attempts) attempting = attempting || a->initiator();
+            for (auto& a : e.attempts)
+                attempting = attempting || a->initiator();
             if (!attempting && !e.lost_race) {
                 auto c = new_connection(next_worker(), true, peer);
                 e.attempts.push_back(c);
@@ -560,7 +579,8 @@ std::vector<atom> node_impl::nodes(node_kind kind) const {
             case node_kind::known:
                 if (up || !e.attempts.empty()) out.push_back(peer);
                 break;
-            case node_kind::this_node: break;
+            case node_kind::this_node:
+                break;
         }
     }
     return out;
@@ -666,7 +686,8 @@ void node_impl::on_spawn_request(const std::shared_ptr<connection>& c, dist::spa
     sr.group_leader = req.group_leader;
     term requester = req.from;
     term req_id = req.req_id;
-    std::uint64_t flags = (link ? dist::spawn_reply::flag_link : 0) | (monitor ? dist::spawn_reply::flag_monitor : 0);
+    std::uint64_t flags =
+        (link ? dist::spawn_reply::flag_link : 0) | (monitor ? dist::spawn_reply::flag_monitor : 0);
     sr.before_start = [&](const pid& child) {
         // The reply goes out before the new process can send anything (control.md §5).
         if (link) c->track({signal_kind::link, child, requester, req.from.node(), {}, {}, 0}, true);
@@ -695,10 +716,21 @@ result<std::unique_ptr<node>, node_error> node::start(node_config cfg) {
 node::node(std::unique_ptr<detail::node_impl> impl) : impl_(std::move(impl)) {}
 node::~node() = default;
 
-runtime& node::rt() noexcept { return *impl_->rt; }
-atom node::name() const noexcept { return impl_->name; }
-std::uint32_t node::creation() const noexcept { return impl_->creation; }
-std::uint16_t node::listen_port() const noexcept { return impl_->port; }
+runtime& node::rt() noexcept {
+    return *impl_->rt;
+}
+atom node::name() const noexcept {
+    return impl_->name;
+}
+std::uint32_t node::creation() const noexcept {
+    return impl_->creation;
+}
+std::uint16_t node::listen_port() const noexcept {
+    return impl_->port;
+}
+const node_config& node::config() const noexcept {
+    return impl_->cfg;
+}
 
 bool node::connect(atom peer, std::chrono::milliseconds timeout) {
     scoped_process me(*impl_->rt);
@@ -708,10 +740,20 @@ bool node::connect(atom peer, std::chrono::milliseconds timeout) {
     return r && (*r)[1].is_atom(atoms::true_);
 }
 
-bool node::disconnect(atom peer) { return impl_->disconnect(peer); }
-std::vector<atom> node::nodes(node_kind kind) const { return impl_->nodes(kind); }
-void node::set_cookie(atom peer, std::string cookie) { impl_->cookies.set_cookie(peer, std::move(cookie)); }
-void node::set_cookie(std::string cookie) { impl_->cookies.set_cookie(std::move(cookie)); }
-std::string node::get_cookie() const { return impl_->cookies.get_cookie(); }
+bool node::disconnect(atom peer) {
+    return impl_->disconnect(peer);
+}
+std::vector<atom> node::nodes(node_kind kind) const {
+    return impl_->nodes(kind);
+}
+void node::set_cookie(atom peer, std::string cookie) {
+    impl_->cookies.set_cookie(peer, std::move(cookie));
+}
+void node::set_cookie(std::string cookie) {
+    impl_->cookies.set_cookie(std::move(cookie));
+}
+std::string node::get_cookie() const {
+    return impl_->cookies.get_cookie();
+}
 
 }  // namespace nodus

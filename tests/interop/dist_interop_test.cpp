@@ -64,7 +64,9 @@ protected:
     std::unique_ptr<epmd_daemon> epmd_;
 };
 
-task<term> ping_task(atom peer) { co_return term(co_await net_adm::ping(peer)); }
+task<term> ping_task(atom peer) {
+    co_return term(co_await net_adm::ping(peer));
+}
 
 }  // namespace
 
@@ -97,7 +99,8 @@ TEST_F(dist_interop, wrong_cookie_gives_pang_and_a_logged_reason) {
     EXPECT_TRUE(n->nodes().empty());
     std::lock_guard g(m);
     bool said = false;
-    for (auto& l : logs) said = said || l.find("cookie") != std::string::npos;
+    for (auto& l : logs)
+        said = said || l.find("cookie") != std::string::npos;
     EXPECT_TRUE(said) << "no log line about the cookie";
     // erl pinging us with the wrong cookie: pang, and we log the refused challenge.
     auto n_ok = start_nodus("nodus2", "right");
@@ -119,7 +122,9 @@ TEST_F(dist_interop, messages_to_pids_and_registered_names_both_ways) {
     });
     std::string me = quoted(n->name());
     // erl -> {echo, nodus}: the reply comes back to erl's process.
-    term r = e->eval(*n, "{echo, " + me + "} ! {self(), \"hello from erl\"}, receive {echo, M} -> M after 5000 -> timeout end.");
+    term r = e->eval(
+        *n, "{echo, " + me +
+                "} ! {self(), \"hello from erl\"}, receive {echo, M} -> M after 5000 -> timeout end.");
     EXPECT_EQ(r, string("hello from erl"));
     // nodus -> {inbox, erl} by name, and to erl's pid.
     scoped_process p(n->rt());
@@ -164,24 +169,31 @@ TEST_F(dist_interop, remote_links_and_monitors_both_ways) {
         exit(term("nodus_reason"_a));
     });
     std::this_thread::sleep_for(100ms);
-    term seen = e->eval(*n,
-        "R1 = monitor(process, {target, " + me + "}), "
-        "R2 = monitor(process, Target), "
-        "{target, " + me + "} ! die, "
-        "A = receive {'DOWN', R1, process, O1, X1} -> {O1, X1} after 5000 -> t1 end, "
-        "B = receive {'DOWN', R2, process, O2, X2} -> {O2, X2} after 5000 -> t2 end, {A, B}.",
-        {{"Target", target}});
-    EXPECT_EQ(seen, tuple(tuple(tuple("target"_a, n->name()), "nodus_reason"_a), tuple(target, "nodus_reason"_a)));
+    term seen =
+        e->eval(*n,
+                "R1 = monitor(process, {target, " + me +
+                    "}), "
+                    "R2 = monitor(process, Target), "
+                    "{target, " +
+                    me +
+                    "} ! die, "
+                    "A = receive {'DOWN', R1, process, O1, X1} -> {O1, X1} after 5000 -> t1 end, "
+                    "B = receive {'DOWN', R2, process, O2, X2} -> {O2, X2} after 5000 -> t2 end, {A, B}.",
+                {{"Target", target}});
+    EXPECT_EQ(seen,
+              tuple(tuple(tuple("target"_a, n->name()), "nodus_reason"_a), tuple(target, "nodus_reason"_a)));
     // Monitoring a name that does not exist on nodus: noproc at once (gen_server:call relies on it).
-    EXPECT_EQ(e->eval(*n, "R = monitor(process, {no_such_name, " + me + "}), receive {'DOWN', R, process, _, W} -> W after 5000 -> timeout end."),
+    EXPECT_EQ(e->eval(*n, "R = monitor(process, {no_such_name, " + me +
+                              "}), receive {'DOWN', R, process, _, W} -> W after 5000 -> timeout end."),
               term(atoms::noproc));
     // erl links to a nodus process that exits abnormally.
     pid lt = n->rt().spawn([]() -> task<> {
         co_await receive("die"_a);
         exit(term("bye"_a));
     });
-    term got = e->eval(*n, "process_flag(trap_exit, true), link(L), L ! die, "
-                           "receive {'EXIT', P, W} -> {P, W} after 5000 -> timeout end.",
+    term got = e->eval(*n,
+                       "process_flag(trap_exit, true), link(L), L ! die, "
+                       "receive {'EXIT', P, W} -> {P, W} after 5000 -> timeout end.",
                        {{"L", lt}});
     EXPECT_EQ(got, tuple(lt, "bye"_a));
 }
@@ -245,7 +257,8 @@ TEST_F(dist_interop, a_64_mib_binary_both_ways_intact) {
     auto n = start_nodus("nodus");
     // 64 MiB: the bytes 0..255 repeated (erl builds it with binary:copy/2).
     std::string big(64 << 20, '\0');
-    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i & 255);
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>(i & 255);
     n->rt().spawn([]() -> task<> {
         register_name("sink"_a, self());
         for (;;) {
@@ -254,7 +267,8 @@ TEST_F(dist_interop, a_64_mib_binary_both_ways_intact) {
             co_await receive(pat::tuple(from, b));
             bool pattern_ok = b->is_binary();
             auto bytes = b->bytes();
-            for (std::size_t i = 0; pattern_ok && i < bytes.size(); ++i) pattern_ok = bytes[i] == (i & 255);
+            for (std::size_t i = 0; pattern_ok && i < bytes.size(); ++i)
+                pattern_ok = bytes[i] == (i & 255);
             send(*from, tuple(static_cast<long long>(bytes.size()), pattern_ok));
             send(*from, *b);  // and back
         }
@@ -262,20 +276,24 @@ TEST_F(dist_interop, a_64_mib_binary_both_ways_intact) {
     std::string me = quoted(n->name());
     const std::string make = "binary:copy(list_to_binary(lists:seq(0, 255)), 262144)";
     // erl -> nodus (checked by nodus) -> erl (checked by erl).
-    term r = e->eval(*n,
-                     "B = " + make + ", {sink, " + me + "} ! {self(), B}, "
-                     "Info = receive {S, C} -> {S, C} after 60000 -> timeout end, "
-                     "Back = receive X when is_binary(X) -> X after 60000 -> timeout end, {Info, Back =:= B}.",
-                     120s);
+    term r =
+        e->eval(*n,
+                "B = " + make + ", {sink, " + me +
+                    "} ! {self(), B}, "
+                    "Info = receive {S, C} -> {S, C} after 60000 -> timeout end, "
+                    "Back = receive X when is_binary(X) -> X after 60000 -> timeout end, {Info, Back =:= B}.",
+                120s);
     EXPECT_EQ(r, tuple(tuple(64LL << 20, true), true)) << format_p(r);
     // nodus -> erl: nodus's own binary, checked on the erl side.
     scoped_process p(n->rt());
     p.send(tuple("inbox"_a, e->name()), binary(big));
-    term check = e->eval(*n,
-                         "F = fun Loop(N) -> Ref = make_ref(), inbox ! {take, self(), Ref}, "
-                         "receive {Ref, [M]} -> M; {Ref, []} when N > 0 -> timer:sleep(100), Loop(N-1) end end, "
-                         "M = F(600), {byte_size(M), M =:= " + make + "}.",
-                         120s);
+    term check =
+        e->eval(*n,
+                "F = fun Loop(N) -> Ref = make_ref(), inbox ! {take, self(), Ref}, "
+                "receive {Ref, [M]} -> M; {Ref, []} when N > 0 -> timer:sleep(100), Loop(N-1) end end, "
+                "M = F(600), {byte_size(M), M =:= " +
+                    make + "}.",
+                120s);
     EXPECT_EQ(check, tuple(64LL << 20, true));
 }
 
@@ -322,7 +340,8 @@ TEST_F(dist_interop, a_cluster_of_three_nodus_nodes) {
     ASSERT_TRUE(a->connect(b->name()));
     ASSERT_TRUE(b->connect(c->name()));
     ASSERT_TRUE(c->connect(a->name()));
-    for (auto* x : {a.get(), b.get(), c.get()}) EXPECT_EQ(x->nodes().size(), 2u);
+    for (auto* x : {a.get(), b.get(), c.get()})
+        EXPECT_EQ(x->nodes().size(), 2u);
     // Messages, links and monitors across them.
     pid echo = c->rt().spawn([]() -> task<> {
         for (;;) {
@@ -378,7 +397,9 @@ void export_math(node& n) {
     });
 }
 
-task<term> rpc_task(atom peer, atom m, atom f, term args) { co_return co_await rpc::call(peer, m, f, std::move(args)); }
+task<term> rpc_task(atom peer, atom m, atom f, term args) {
+    co_return co_await rpc::call(peer, m, f, std::move(args));
+}
 
 }  // namespace
 
@@ -393,20 +414,26 @@ TEST_F(dist_interop, rpc_from_erl_reaches_exported_cpp_functions_with_erlangs_sh
     EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, boom, [])."),
               tuple(atoms::badrpc, tuple(atoms::EXIT, tuple("boom"_a, term()))));
     // exit -> {badrpc, {'EXIT', R}}; throw -> the value
-    EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, quit, [bye])."), tuple(atoms::badrpc, tuple(atoms::EXIT, "bye"_a)));
+    EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, quit, [bye])."),
+              tuple(atoms::badrpc, tuple(atoms::EXIT, "bye"_a)));
     EXPECT_EQ(e->eval(*n, "rpc:call(" + me + ", math, toss, [ball])."), term("ball"_a));
     // A function that is not exported: undef, exactly as from an Erlang node.
     term r = e->eval(*n, "rpc:call(" + me + ", nomod, nofun, [1]).");
-    EXPECT_EQ(r, tuple(atoms::badrpc, tuple(atoms::EXIT, tuple(atoms::undef, list({tuple("nomod"_a, "nofun"_a, list({1}), term())})))));
+    EXPECT_EQ(r, tuple(atoms::badrpc,
+                       tuple(atoms::EXIT,
+                             tuple(atoms::undef, list({tuple("nomod"_a, "nofun"_a, list({1}), term())})))));
     // erpc timeouts
-    EXPECT_EQ(e->eval(*n, "try erpc:call(" + me + ", math, wait, [2000], 100) catch error:{erpc, T} -> T end."),
-              term(atoms::timeout));
+    EXPECT_EQ(
+        e->eval(*n, "try erpc:call(" + me + ", math, wait, [2000], 100) catch error:{erpc, T} -> T end."),
+        term(atoms::timeout));
     // spawn(Node, M, F, A) from erl runs the exported function on nodus.
-    EXPECT_EQ(e->eval(*n, "P = spawn(" + me + ", math, wait, [50]), is_pid(P) andalso node(P) =:= " + me + "."),
-              term(true));
+    EXPECT_EQ(
+        e->eval(*n, "P = spawn(" + me + ", math, wait, [50]), is_pid(P) andalso node(P) =:= " + me + "."),
+        term(true));
     // spawn_monitor: DOWN with the process's exit reason
-    EXPECT_EQ(e->eval(*n, "{P, R} = spawn_monitor(" + me + ", math, quit, [bye]), "
-                          "receive {'DOWN', R, process, P, W} -> W after 5000 -> timeout end."),
+    EXPECT_EQ(e->eval(*n, "{P, R} = spawn_monitor(" + me +
+                              ", math, quit, [bye]), "
+                              "receive {'DOWN', R, process, P, W} -> W after 5000 -> timeout end."),
               term("bye"_a));
 }
 
@@ -414,11 +441,15 @@ TEST_F(dist_interop, rpc_and_spawn_from_nodus_to_erl) {
     auto e = start_erl("erl");
     auto n = start_nodus("nodus");
     atom peer = e->name();
-    EXPECT_EQ(in_process(*n, [peer] { return rpc_task(peer, "lists"_a, "reverse"_a, list({list({1, 2, 3})})); }),
+    EXPECT_EQ(in_process(*n,
+                         [peer] {
+                             return rpc_task(peer, "lists"_a, "reverse"_a, list({list({1, 2, 3})}));
+                         }),
               list({3, 2, 1}));
     EXPECT_EQ(in_process(*n, [peer] { return rpc_task(peer, "erlang"_a, "node"_a, term()); }), term(peer));
-    EXPECT_EQ(in_process(*n, [peer] { return rpc_task(peer, "erlang"_a, "error"_a, list({term("oops"_a)})); })[0],
-              term(atoms::badrpc));
+    EXPECT_EQ(
+        in_process(*n, [peer] { return rpc_task(peer, "erlang"_a, "error"_a, list({term("oops"_a)})); })[0],
+        term(atoms::badrpc));
     // Remote spawn with a monitor of an Erlang function.
     term got = in_process(*n, [peer]() -> task<term> {
         term args = list({term("from_erl"_a)});  // no braced list inside co_await (g++ 12, ADR 0002)
@@ -435,9 +466,31 @@ TEST_F(dist_interop, rpc_between_nodus_nodes) {
     export_math(*b);
     atom bn = b->name();
     EXPECT_EQ(in_process(*a, [bn] { return rpc_task(bn, "math"_a, "square"_a, list({7})); }), term(49));
-    EXPECT_EQ(in_process(*a, [bn] { return rpc_task(bn, "math"_a, "nope"_a, term()); })[0], term(atoms::badrpc));
+    EXPECT_EQ(in_process(*a, [bn] { return rpc_task(bn, "math"_a, "nope"_a, term()); })[0],
+              term(atoms::badrpc));
     // To a node that does not exist: {badrpc, nodedown}
     atom ghost("ghost_node_xyz@" + short_host());
     EXPECT_EQ(in_process(*a, [ghost] { return rpc_task(ghost, "math"_a, "square"_a, list({1})); }),
               tuple(atoms::badrpc, "nodedown"_a));
+}
+
+// handshake.md §5: two nodes dialling each other at the same moment end up with exactly one
+// connection, and both dials report success.
+TEST_F(dist_interop, simultaneous_connects_between_nodus_nodes_leave_one_connection) {
+    for (int round = 0; round < 10; ++round) {
+        auto a = start_nodus("sa");
+        auto b = start_nodus("sb");
+        bool ab = false, ba = false;
+        std::thread t1([&] { ab = a->connect(b->name(), 10s); });
+        std::thread t2([&] { ba = b->connect(a->name(), 10s); });
+        t1.join();
+        t2.join();
+        EXPECT_TRUE(ab) << "round " << round;
+        EXPECT_TRUE(ba) << "round " << round;
+        EXPECT_EQ(a->nodes(), std::vector<atom>{b->name()});
+        EXPECT_EQ(b->nodes(), std::vector<atom>{a->name()});
+        // The surviving connection carries traffic.
+        atom bn = b->name();
+        EXPECT_EQ(in_process(*a, [bn] { return ping_task(bn); }), term("pong"_a));
+    }
 }

@@ -6,7 +6,9 @@
 
 #include "cluster.hpp"
 #include "nodus/node/net.hpp"
+#include "nodus/services/global.hpp"
 #include "nodus/services/pg.hpp"
+#include "nodus/services/services.hpp"
 #include "nodus/term/text.hpp"
 
 using namespace nodus;
@@ -36,8 +38,7 @@ protected:
     }
     std::unique_ptr<node> start_nodus(const std::string& prefix) {
         auto n = nodus::test::start_nodus(unique_name(prefix), "cookie", epmd_->port());
-        pg::start_scope(*n, pg::default_scope());
-        pg::register_pg_exports(n->rt().exports());
+        services::start_defaults(*n);
         return n;
     }
     static std::string quoted(atom a) { return "'" + std::string(a.name()) + "'"; }
@@ -67,6 +68,22 @@ task<term> join_task(term group, pid member) {
 
 task<> sleeper() {
     co_await receive(pat::tuple("never"_a));
+}
+
+// Forwards every message to `to`.
+task<> forwarder(pid to) {
+    for (;;) {
+        auto m = co_await receive();
+        send(to, m.message);
+    }
+}
+
+bool lists_all(const term& nodes, std::initializer_list<atom> expected) {
+    auto v = nodes.list_elements();
+    if (!v) return false;
+    for (atom a : expected)
+        if (std::find(v->begin(), v->end(), term(a)) == v->end()) return false;
+    return true;
 }
 
 }  // namespace
@@ -138,4 +155,116 @@ TEST_F(services_interop, pg_membership_goes_with_a_lost_node) {
                           })
             .is_nil();
     }));
+}
+
+// The cluster of the issue: erl A — nodus B — erl C, connected only A–B and B–C.
+TEST_F(services_interop, global_meshes_syncs_and_resolves_names_across_a_mixed_cluster) {
+    auto a = start_erl("a");
+    auto c = start_erl("c");
+    auto b = start_nodus("b");
+    ASSERT_TRUE(b->connect(a->name()));
+    ASSERT_TRUE(b->connect(c->name()));
+    // The transitive mesh: A and C find each other through B's global.
+    EXPECT_TRUE(eventually([&] { return lists_all(a->eval(*b, "nodes()."), {b->name(), c->name()}); }, 20s));
+    EXPECT_TRUE(eventually([&] { return lists_all(c->eval(*b, "nodes()."), {a->name(), b->name()}); }, 20s));
+    EXPECT_TRUE(eventually([&] {
+        auto ns = b->nodes();
+        return std::find(ns.begin(), ns.end(), a->name()) != ns.end() &&
+               std::find(ns.begin(), ns.end(), c->name()) != ns.end();
+    }));
+    // global:sync() returns ok on the Erlang nodes with a nodus node in the cluster.
+    EXPECT_EQ(a->eval(*b, "global:sync()."), term(atoms::ok));
+    EXPECT_EQ(c->eval(*b, "global:sync()."), term(atoms::ok));
+    EXPECT_EQ(in_process(*b,
+                         []() -> task<term> {
+                             co_await global::sync();
+                             co_return term(atoms::ok);
+                         }),
+              term(atoms::ok));
+
+    // A name registered on each node resolves on all three.
+    term pa = a->eval(*b,
+                      "P = spawn(fun L() -> receive {From, M} -> From ! {a_got, M}, L() end end), "
+                      "yes = global:register_name(name_a, P), P.");
+    term pc = c->eval(*b,
+                      "P = spawn(fun L() -> receive {From, M} -> From ! {c_got, M}, L() end end), "
+                      "yes = global:register_name(name_c, P), P.");
+    scoped_process me(b->rt());
+    pid fwd = b->rt().spawn(forwarder, me.self());
+    term reg = in_process(
+        *b, [fwd]() -> task<term> { co_return term(co_await global::register_name("name_b"_a, fwd)); });
+    EXPECT_EQ(reg, term(atoms::yes));
+    for (auto* e : {a.get(), c.get()}) {
+        EXPECT_TRUE(eventually([&] { return e->eval(*b, "global:whereis_name(name_b).") == term(fwd); }));
+        EXPECT_TRUE(eventually([&] { return e->eval(*b, "global:whereis_name(name_a).") == pa; }));
+        EXPECT_TRUE(eventually([&] { return e->eval(*b, "global:whereis_name(name_c).") == pc; }));
+    }
+    EXPECT_TRUE(eventually([&] {
+        return in_process(*b, []() -> task<term> {
+                   auto x = global::whereis_name("name_a"_a);
+                   auto y = global::whereis_name("name_c"_a);
+                   co_return tuple(x ? x->as_term() : term(atoms::undefined),
+                                   y ? y->as_term() : term(atoms::undefined));
+               }) == tuple(pa, pc);
+    }));
+    // A second registration of a taken name is refused, from either side.
+    EXPECT_EQ(
+        in_process(
+            *b, [fwd]() -> task<term> { co_return term(co_await global::register_name("name_a"_a, fwd)); }),
+        term(atoms::no));
+    EXPECT_EQ(a->eval(*b, "global:register_name(name_b, self())."), term(atoms::no));
+
+    // Messages sent to the names arrive.
+    a->eval(*b, "global:send(name_b, from_a).");
+    auto got = me.receive(10s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, term("from_a"_a));
+    in_process(*b, []() -> task<term> {
+        global::send("name_c"_a, tuple(self_term(), "hello"_a));
+        co_return term(atoms::ok);
+    });
+    // The reply went to that short-lived process; ask C's process through A instead.
+    a->eval(*b, "global:send(name_a, {whereis(inbox), hi}), ok.");
+    EXPECT_TRUE(eventually([&] {
+        auto in = a->inbox(*b);
+        return std::find(in.begin(), in.end(), tuple("a_got"_a, "hi"_a)) != in.end();
+    }));
+    // A name goes when its process does, on every node.
+    b->rt().exit(fwd, term(atoms::kill));
+    for (auto* e : {a.get(), c.get()})
+        EXPECT_TRUE(eventually(
+            [&] { return e->eval(*b, "global:whereis_name(name_b).") == term(atoms::undefined); }));
+    // And global's registration functions are callable on B from erl (rpc of the exports).
+    EXPECT_EQ(a->eval(*b, "lists:sort(rpc:call(N, global, registered_names, [])).", {{"N", term(b->name())}}),
+              list({"name_a"_a, "name_c"_a}));
+}
+
+TEST_F(services_interop, global_meshes_a_nodus_only_cluster) {
+    auto b1 = start_nodus("b1");
+    auto b2 = start_nodus("b2");
+    auto b3 = start_nodus("b3");
+    ASSERT_TRUE(b1->connect(b2->name()));
+    ASSERT_TRUE(b3->connect(b2->name()));
+    EXPECT_TRUE(eventually(
+        [&] {
+            auto ns = b1->nodes();
+            return std::find(ns.begin(), ns.end(), b3->name()) != ns.end();
+        },
+        20s));
+    scoped_process me(b3->rt());
+    pid fwd = b3->rt().spawn(forwarder, me.self());
+    EXPECT_EQ(in_process(*b3,
+                         [fwd]() -> task<term> {
+                             co_await global::sync();
+                             co_return term(co_await global::register_name("svc"_a, fwd));
+                         }),
+              term(atoms::yes));
+    EXPECT_TRUE(eventually([&] {
+        return in_process(*b1, []() -> task<term> {
+                   co_return term(global::send("svc"_a, "via_global"_a) ? atoms::true_ : atoms::false_);
+               }) == term(atoms::true_);
+    }));
+    auto got = me.receive(10s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, term("via_global"_a));
 }

@@ -91,6 +91,7 @@ public:
     atom name() const noexcept;
     std::uint32_t creation() const noexcept;
     std::uint16_t listen_port() const noexcept;
+    const node_config& config() const noexcept;
 
     // Thread-safe; these block the calling thread (do not call them from a process: use
     // nodus/node/net.hpp there).

@@ -1,0 +1,16 @@
+#include "nodus/services/services.hpp"
+
+#include "nodus/node/node.hpp"
+#include "nodus/services/global.hpp"
+#include "nodus/services/pg.hpp"
+
+namespace nodus::services {
+
+void start_defaults(node& n) {
+    pg::register_pg_exports(n.rt().exports());
+    global::register_global_exports(n.rt().exports());
+    pg::start_scope(n, pg::default_scope());
+    global::start(n);
+}
+
+}  // namespace nodus::services
