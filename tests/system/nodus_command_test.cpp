@@ -4,6 +4,7 @@
 // process is started here and stopped by its PID (child_process).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <sstream>
 #include <string>
@@ -30,6 +31,12 @@ struct run_result {
         std::string l;
         while (std::getline(in, l)) v.push_back(l);
         return v;
+    }
+    // The whole output with line breaks and their indentation removed (~tp breaks long values).
+    std::string flat() const {
+        std::string f;
+        for (auto& l : lines()) f += l.substr(std::min(l.size(), l.find_first_not_of(' ')));
+        return f;
     }
     std::string last_line() const {
         auto v = lines();
@@ -68,7 +75,11 @@ std::vector<std::string> node_flags(const std::string& name, const std::string& 
     return v;
 }
 
-std::vector<std::string> with(std::vector<std::string> a, std::initializer_list<std::string> more) {
+// `nodus <command> <flags...> <more...>`.
+std::vector<std::string> with(const std::string& command, std::vector<std::string> flags,
+                              std::initializer_list<std::string> more) {
+    std::vector<std::string> a = {command};
+    for (auto& f : flags) a.push_back(f);
     for (auto& m : more) a.push_back(m);
     return a;
 }
@@ -198,9 +209,9 @@ TEST_F(nodus_command_test, eval_pings_sends_to_a_registered_process_and_calls_er
                         "{R, nodes(), rpc:call('" + e + "', lists, reverse, [[1,2,3]]), erpc:call('" + e +
                         "', erlang, node, []), rpc:call('" + e + "', erlang, nodes, [])}.";
     std::string me = unique_name("sys_eval");
-    auto r = run_nodus(with(node_flags(me, cookie, epmd.port()), {"-e", exprs}), "", epmd.port());
+    auto r = run_nodus(with("eval", node_flags(me, cookie, epmd.port()), {"-e", exprs}), "", epmd.port());
     ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
-    EXPECT_EQ(r.last_line(), "{{echo,hi},['" + e + "'],[3,2,1],'" + e + "',['" + me + "@127.0.0.1']}");
+    EXPECT_EQ(r.flat(), "{{echo,hi},['" + e + "'],[3,2,1],'" + e + "',['" + me + "@127.0.0.1']}");
 }
 
 TEST_F(nodus_command_test, a_hidden_eval_node_is_not_in_erls_nodes) {
@@ -211,17 +222,17 @@ TEST_F(nodus_command_test, a_hidden_eval_node_is_not_in_erls_nodes) {
     std::string me = unique_name("sys_hidden") + "@127.0.0.1";
     std::string exprs = "pong = net_adm:ping('" + e + "'), {nodes(), nodes(hidden), rpc:call('" + e +
                         "', erlang, nodes, []), rpc:call('" + e + "', erlang, nodes, [hidden])}.";
-    auto r = run_nodus(with(node_flags(me.substr(0, me.find('@')), cookie, epmd.port()), {"--hidden", "-e", exprs}),
+    auto r = run_nodus(with("eval", node_flags(me.substr(0, me.find('@')), cookie, epmd.port()), {"--hidden", "-e", exprs}),
                        "", epmd.port());
     ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
-    EXPECT_EQ(r.last_line(), "{[],['" + e + "'],[],['" + me + "']}");
+    EXPECT_EQ(r.flat(), "{[],['" + e + "'],[],['" + me + "']}");
 }
 
 TEST_F(nodus_command_test, a_wrong_cookie_gives_pang) {
     NODUS_REQUIRE_ERL(erl);
     epmd_daemon epmd;
     erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
-    auto r = run_nodus(with(node_flags(unique_name("sys_bad"), "not_the_cookie", epmd.port()),
+    auto r = run_nodus(with("eval", node_flags(unique_name("sys_bad"), "not_the_cookie", epmd.port()),
                             {"-e", "{net_adm:ping('" + peer.name() + "'), nodes()}."}),
                        "", epmd.port());
     ASSERT_TRUE(r.status.ok()) << r.status.describe() << r.err;
