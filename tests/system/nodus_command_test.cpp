@@ -3,11 +3,18 @@
 // only (long names @127.0.0.1, listening on 127.0.0.1, a private epmd on a free port). Every
 // process is started here and stopped by its PID (child_process).
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "child_process.hpp"
@@ -195,6 +202,121 @@ TEST_F(nodus_command_test, halt_ends_the_shell_with_its_status) {
     auto r = run_nodus({"shell"}, "1.\nhalt(3).\n2.\n");
     EXPECT_EQ(r.status.code, 3) << r.status.describe();
     EXPECT_EQ(r.out, "1\n");
+}
+
+// ---- on a terminal (a pseudo-terminal made by the test) ----
+
+// `nodus shell` on a pty: the child is stopped by its PID (SIGKILL) if still running at the end.
+class pty_shell {
+public:
+    explicit pty_shell(std::vector<std::string> args) {
+        std::vector<std::string> argv = {NODUS_CLI, "shell"};
+        for (auto& a : args) argv.push_back(a);
+        std::string home = ::testing::TempDir();
+        pid_ = ::forkpty(&fd_, nullptr, nullptr, nullptr);
+        if (pid_ == 0) {
+            ::setenv("HOME", home.c_str(), 1);
+            ::setenv("TERM", "xterm", 1);
+            std::vector<char*> cargv;
+            for (auto& a : argv) cargv.push_back(a.data());
+            cargv.push_back(nullptr);
+            ::execv(cargv[0], cargv.data());
+            ::_exit(127);
+        }
+    }
+    ~pty_shell() {
+        if (pid_ > 0 && !status_) {
+            ::kill(pid_, SIGKILL);
+            int st;
+            ::waitpid(pid_, &st, 0);
+        }
+        if (fd_ >= 0) ::close(fd_);
+    }
+    bool started() const { return pid_ > 0 && fd_ >= 0; }
+    // Keys typed right after a prompt can reach the terminal before libedit has switched it to
+    // raw mode (a Ctrl-D would then be lost), as no person types: give it a moment first.
+    void type(const std::string& keys) {
+        std::this_thread::sleep_for(300ms);
+        (void)!::write(fd_, keys.data(), keys.size());
+    }
+    // Reads until `what` has appeared in everything read so far (true), or the timeout.
+    bool expect(const std::string& what, duration timeout = 20s) {
+        auto end = std::chrono::steady_clock::now() + timeout;
+        while (seen_.find(what, pos_) == std::string::npos) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            ssize_t n = ::read(fd_, buf, sizeof buf);
+            if (n <= 0) return seen_.find(what, pos_) != std::string::npos;
+            seen_.append(buf, static_cast<std::size_t>(n));
+        }
+        pos_ = seen_.find(what, pos_) + what.size();
+        return true;
+    }
+    const std::string& seen() const { return seen_; }
+    std::optional<int> wait_exit(duration timeout = 20s) {
+        auto end = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < end) {
+            char buf[4096];
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 50) > 0) {
+                ssize_t n = ::read(fd_, buf, sizeof buf);
+                if (n > 0) seen_.append(buf, static_cast<std::size_t>(n));
+            }
+            int st;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                return status_;
+            }
+        }
+        return std::nullopt;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string seen_;
+    std::size_t pos_ = 0;
+    std::optional<int> status_;
+};
+
+TEST_F(nodus_command_test, terminal_shell_prompts_edits_recalls_history_and_leaves_on_ctrl_d) {
+    pty_shell sh({});
+    ASSERT_TRUE(sh.started());
+    ASSERT_TRUE(sh.expect("1> ")) << sh.seen();
+    sh.type("X = 1 +\r");
+    ASSERT_TRUE(sh.expect("1> ")) << sh.seen();  // erl repeats the prompt for a continued command
+    sh.type("41.\r");
+    ASSERT_TRUE(sh.expect("42\r\n2> ")) << sh.seen();
+    // Line editing: type, move left over two characters, insert, finish the line.
+    sh.type("{X, b}.\x1b[D\x1b[D\x1b[D\x1b[Da, \r");
+    ASSERT_TRUE(sh.expect("{42,a,b}\r\n3> ")) << sh.seen();
+    // History: the previous line again.
+    sh.type("\x1b[A\r");
+    ASSERT_TRUE(sh.expect("{42,a,b}\r\n4> ")) << sh.seen();
+    sh.type("\x04");  // Ctrl-D
+    auto st = sh.wait_exit();
+    ASSERT_TRUE(st) << sh.seen();
+    EXPECT_EQ(*st, 0);
+}
+
+TEST_F(nodus_command_test, terminal_shell_on_a_node_shows_its_name_and_leaves_on_ctrl_c) {
+    epmd_daemon epmd;
+    std::string me = unique_name("sys_tty");
+    pty_shell sh(node_flags(me, cookie, epmd.port()));
+    ASSERT_TRUE(sh.started());
+    ASSERT_TRUE(sh.expect("(" + me + "@127.0.0.1)1> ")) << sh.seen();
+    sh.type("node().\r");
+    ASSERT_TRUE(sh.expect("(" + me + "@127.0.0.1)2> ")) << sh.seen();
+    // Ctrl-C while a command waits for ever: the shell leaves, the node stops cleanly.
+    sh.type("receive after infinity -> ok end.\r");
+    ASSERT_TRUE(sh.expect("end.\r\n")) << sh.seen();
+    sh.type("\x03");
+    auto st = sh.wait_exit();
+    ASSERT_TRUE(st) << sh.seen();
+    EXPECT_EQ(*st, 0);
 }
 
 // ---- against a real erl node ----

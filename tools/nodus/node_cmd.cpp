@@ -2,6 +2,7 @@
 // closed, unregistered from the port mapper, exit status 0). Also node_host, the node or plain
 // runtime that `nodus eval` and `nodus shell` run on.
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <cstdio>
@@ -36,6 +37,11 @@ int status_of(const term& t) {
 task<term> pg_start(node* n, atom scope, bool link) {
     if (auto existing = whereis(scope)) co_return tuple("error"_a, tuple("already_started"_a, *existing));
     pid p = pg::start_scope(*n, scope);
+    // The scope registers its name when it first runs: wait for it, so a pg:join right after
+    // finds it (pg:start_link returns once the scope is up, as OTP's does).
+    auto nothing = [](const term&) { return false; };
+    for (int i = 0; i < 2000 && !whereis(scope); ++i)
+        co_await receive(nothing).after(std::chrono::milliseconds(1));
     if (link) nodus::link(p);
     co_return tuple("ok"_a, p);
 }

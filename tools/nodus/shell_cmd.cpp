@@ -28,6 +28,7 @@ namespace nodus::tools {
 namespace {
 
 std::atomic<bool> stop_requested{false};
+std::atomic<bool> evaluating{false};  // a command runs (a stop request must end it)
 
 bool should_stop() {
     return stop_requested.load() || halt_requested().has_value();
@@ -116,7 +117,8 @@ private:
             int sig = sigtimedwait(&set, nullptr, &tick);
             if (sig <= 0) continue;
             stop_requested = true;
-            if (auto ev = sh_.evaluator()) rt_.exit(*ev, term(atoms::kill));
+            if (evaluating)
+                if (auto ev = sh_.evaluator()) rt_.exit(*ev, term(atoms::kill));
         }
     }
     eval::session& sh_;
@@ -157,7 +159,13 @@ void run_ready(eval::session& sh, runtime& rt, std::string& buffer, bool at_end)
             write_out(eval::session::format_error(p.error) + "\n");
             continue;
         }
+        evaluating = true;
+        if (should_stop()) {  // a signal just before `evaluating` was set
+            evaluating = false;
+            return;
+        }
         eval::outcome o = sh.evaluate_blocking(p.exprs);
+        evaluating = false;
         if (should_stop()) return;  // halt(), or the evaluator was killed to leave
         if (o.ok())
             write_out(value_text(o.value, rt.node()) + "\n");
