@@ -380,14 +380,21 @@ TEST_F(nodus_command_test, shell_session_with_erl_messages_and_rpc_both_ways) {
         "rpc:call(" + e + ", erlang, apply, [fun() -> {node(), 7} end, []]).\n"
         "{inbox, " + e + "} ! one, {inbox, " + e + "} ! two, {inbox, " + e + "} ! {get, self()}, "
         "receive {inbox, L} -> L after 5000 -> timeout end.\n"
-        "erlang:disconnect_node(" + e + ").\n"
-        "nodes().\n";
+        "rpc:cast(" + e + ", erlang, send, [{shellbox, " + m + "}, cast_back]).\n"
+        "receive C -> C after 5000 -> timeout end.\n"
+        "gen_server:call({net_kernel, " + e + "}, {is_auth, node()}).\n"
+        "rpc:multicall([node(), " + e + "], erlang, node, []).\n"
+        // A shell fun spawned on erl sends back to this node.
+        "spawn(" + e + ", fun() -> {shellbox, " + m + "} ! {from, node()} end), "
+        "receive {from, N} -> N after 5000 -> timeout end.\n"
+        "erlang:disconnect_node(" + e + ").\n";
     auto flags = node_flags(me.substr(0, me.find('@')), cookie, epmd.port());
     flags.insert(flags.begin(), "shell");
     auto r = run_nodus(flags, input, epmd.port());
     ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
     std::vector<std::string> want = {
-        "pong", "[" + e + "]", "true", "from_erl", "from_erl", "[2,1]", "{" + e + ",7}", "[one,two]", "true", "[]",
+        "pong", "[" + e + "]", "true", "from_erl", "from_erl", "[2,1]", "{" + e + ",7}", "[one,two]", "true",
+        "cast_back", "yes", "{[" + m + "," + e + "],[]}", e, "true",
     };
     EXPECT_EQ(r.lines(), want) << r.out << r.err;
 }
