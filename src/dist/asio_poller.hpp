@@ -15,15 +15,19 @@ public:
 
     asio::io_context& context() noexcept { return ctx_; }
 
+    // A bounded batch: a socket that stays readable (a 64 MiB message streaming in) must not
+    // keep the worker from running the processes its packets woke (head-of-line latency).
     void poll() override {
-        ctx_.poll();
+        run_batch();
         if (ctx_.stopped()) ctx_.restart();
     }
     void wait(std::chrono::nanoseconds timeout) override {
-        if (timeout.count() < 0) ctx_.run_one();
-        else ctx_.run_one_for(timeout);
-        // Run whatever else became ready too: one wake-up, one batch.
-        ctx_.poll();
+        if (timeout.count() < 0)
+            ctx_.run_one();
+        else
+            ctx_.run_one_for(timeout);
+        // Run some of whatever else became ready too: one wake-up, one batch.
+        run_batch();
         if (ctx_.stopped()) ctx_.restart();
     }
     void wake() override {
@@ -35,6 +39,12 @@ public:
     }
 
 private:
+    static constexpr int batch = 32;
+    void run_batch() {
+        for (int i = 0; i < batch && ctx_.poll_one() > 0; ++i) {
+        }
+    }
+
     asio::io_context ctx_{1};
     asio::executor_work_guard<asio::io_context::executor_type> guard_;
 };

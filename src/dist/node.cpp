@@ -661,7 +661,13 @@ dist::handshake_config node_impl::handshake_config_for(const std::shared_ptr<con
         if (!conn) return dist::accept_status::not_allowed;
         return status_for(hello, conn);
     };
-    hc.answer_alive = [](atom) { return true; };
+    // The peer has an up connection to us and asks whether this attempt should replace it:
+    // yes only if we have none (it is stale, e.g. we restarted), as OTP's is_pending answers.
+    hc.answer_alive = [this](atom peer) {
+        std::lock_guard l(table_mutex_);
+        auto it = table_.find(peer);
+        return it == table_.end() || !it->second.up || it->second.up->current() != connection::state::up;
+    };
     return hc;
 }
 

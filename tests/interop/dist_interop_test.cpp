@@ -340,8 +340,14 @@ TEST_F(dist_interop, a_cluster_of_three_nodus_nodes) {
     ASSERT_TRUE(a->connect(b->name()));
     ASSERT_TRUE(b->connect(c->name()));
     ASSERT_TRUE(c->connect(a->name()));
+    // connect() returns when our side is up; the peer's side follows a moment later.
     for (auto* x : {a.get(), b.get(), c.get()})
-        EXPECT_EQ(x->nodes().size(), 2u);
+        EXPECT_TRUE(eventually([x] { return x->nodes().size() == 2u; })) << format_p(make_list([x] {
+            std::vector<term> v;
+            for (atom n : x->nodes())
+                v.push_back(term(n));
+            return v;
+        }()));
     // Messages, links and monitors across them.
     pid echo = c->rt().spawn([]() -> task<> {
         for (;;) {
