@@ -500,3 +500,17 @@ TEST_F(dist_interop, simultaneous_connects_between_nodus_nodes_leave_one_connect
         EXPECT_EQ(in_process(*a, [bn] { return ping_task(bn); }), term("pong"_a));
     }
 }
+
+// net_kernel:allow/1: a node outside the allow list is refused with not_allowed (erl: pang),
+// one inside it connects.
+TEST_F(dist_interop, allow_list_refuses_other_nodes_and_admits_listed_ones) {
+    auto e = start_erl("erl");
+    auto helper = start_nodus("helper");  // the test talks to erl through this one
+    std::string erl_name(e->name().name());
+    auto closed = start_nodus("closed", "cookie", [](node_config& c) { c.allow = {"nobody@nowhere"}; });
+    auto open = start_nodus("open", "cookie", [erl_name](node_config& c) { c.allow = {erl_name}; });
+    EXPECT_EQ(e->eval(*helper, "net_adm:ping(" + quoted(closed->name()) + ")."), term("pang"_a));
+    EXPECT_TRUE(closed->nodes().empty());
+    EXPECT_EQ(e->eval(*helper, "net_adm:ping(" + quoted(open->name()) + ")."), term("pong"_a));
+    EXPECT_TRUE(eventually([&] { return open->nodes() == std::vector<atom>{e->name()}; }));
+}
