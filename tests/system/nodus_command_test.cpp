@@ -326,7 +326,8 @@ TEST_F(nodus_command_test, eval_pings_sends_to_a_registered_process_and_calls_er
     epmd_daemon epmd;
     erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
     const std::string& e = peer.name();
-    std::string exprs = "pong = net_adm:ping('" + e + "'), {echo, '" + e +
+    std::string exprs = "net_kernel:monitor_nodes(true), pong = net_adm:ping('" + e +
+                        "'), {nodeup, _} = receive U -> U after 5000 -> no_nodeup end, {echo, '" + e +
                         "'} ! {self(), hi}, R = receive M -> M after 5000 -> timeout end, "
                         "{R, nodes(), rpc:call('" + e + "', lists, reverse, [[1,2,3]]), erpc:call('" + e +
                         "', erlang, node, []), rpc:call('" + e + "', erlang, nodes, [])}.";

@@ -102,7 +102,8 @@ int run(runtime& rt, std::string text) {
         last = o.value;
         if (halt_requested()) break;
     }
-    if (last) write_out(value_text(*last, rt.node()) + "\n");
+    // halt() ends it as erl -eval 'halt().' does: without printing a value.
+    if (last && !halt_requested()) write_out(value_text(*last, rt.node()) + "\n");
     return halt_requested().value_or(0);
 }
 
