@@ -388,6 +388,8 @@ TEST_F(nodus_command_test, shell_session_with_erl_messages_and_rpc_both_ways) {
         // A shell fun spawned on erl sends back to this node.
         "spawn(" + e + ", fun() -> {shellbox, " + m + "} ! {from, node()} end), "
         "receive {from, N} -> N after 5000 -> timeout end.\n"
+        // Output of a process spawned on erl comes to this shell (its group leader is ours).
+        "spawn(" + e + ", fun() -> io:format(\"remote hello from ~p~n\", [node()]) end), timer:sleep(500).\n"
         "erlang:disconnect_node(" + e + ").\n";
     auto flags = node_flags(me.substr(0, me.find('@')), cookie, epmd.port());
     flags.insert(flags.begin(), "shell");
@@ -395,7 +397,7 @@ TEST_F(nodus_command_test, shell_session_with_erl_messages_and_rpc_both_ways) {
     ASSERT_TRUE(r.status.ok()) << r.status.describe() << "\n" << r.out << r.err;
     std::vector<std::string> want = {
         "pong", "[" + e + "]", "true", "from_erl", "from_erl", "[2,1]", "{" + e + ",7}", "[one,two]", "true",
-        "cast_back", "yes", "{[" + m + "," + e + "],[]}", e, "true",
+        "cast_back", "yes", "{[" + m + "," + e + "],[]}", e, "remote hello from " + e, "ok", "true",
     };
     EXPECT_EQ(r.lines(), want) << r.out << r.err;
 }

@@ -3,15 +3,20 @@
 //     eval::session sh(rt, {.output = [](std::string_view s) { std::cout << s << std::flush; }});
 //     std::string buffer;
 //     for (;;) {
-//         std::cout << sh.command_number() << "> ";          // "..  " while incomplete
+//         std::cout << sh.command_number() << "> ";
 //         buffer += read_line();
 //         auto p = sh.parse(buffer);
-//         if (p.status == eval::parse_status::incomplete) continue;
-//         buffer.erase(0, p.consumed);                      // "1. 2." evaluates both
-//         if (p.status == eval::parse_status::error) { std::cout << sh.format_error(p.error) << "\n";
-//         continue; } auto o = sh.evaluate_blocking(p.exprs);             // or co_await sh.evaluate(...) in
-//         a process std::cout << (o.ok() ? nodus::format_p(o.value) : o.text) << "\n";
+//         if (p.status == eval::parse_status::incomplete) continue;   // read more lines
+//         buffer.erase(0, p.consumed);                                 // "1. 2." evaluates both
+//         if (p.status == eval::parse_status::error) {
+//             std::cout << sh.format_error(p.error) << "\n";
+//             continue;
+//         }
+//         auto o = sh.evaluate_blocking(p.exprs);   // or co_await sh.evaluate(...) in a process
+//         std::cout << (o.ok() ? eval::pretty_text(o.value, 1, rt.node()) : o.text) << "\n";
 //     }
+//
+// tools/nodus/shell_cmd.cpp is the full version (libedit on a terminal, piped input otherwise).
 //
 // As in erl, expressions run in an evaluator process of the session (self() is it; receive and
 // flush() read its mailbox), separate from the caller: an exception, or an exit signal that
@@ -40,7 +45,7 @@ struct session_options {
     // Where output goes (io:format of the evaluator and of processes it spawns, flush(), b(),
     // help(), reports of evaluator deaths between commands). Default: standard output.
     output_sink output{};
-    // How terms are written inside exception reports and b() (default: ~tp on one line).
+    // How terms are written inside exception reports and b() (default: pretty_text, as erl).
     term_formatter format_term{};
     // Register the standard and net exports in the runtime's export table if erlang:self/0 is
     // not there yet (the session needs them; a caller that manages the table sets this false).
