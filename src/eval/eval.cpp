@@ -1226,7 +1226,7 @@ task<void> ev_quals(const std::vector<term>* quals, std::size_t qi, term templ, 
         const term* cur = &src;
         bindings saved = *bs;
         for (; cur->is_cons(); cur = &cur->tail()) {
-            detail::consume_reductions(1);
+            detail::consume_reductions(20);  // see ev: this also bounds the native stack
             co_await yield();
             *bs = saved;
             if (!bind_generator(q[2], cur->head(), *bs, saved)) continue;
@@ -1242,7 +1242,7 @@ task<void> ev_quals(const std::vector<term>* quals, std::size_t qi, term templ, 
         detail::bit_reader reader(src);
         bindings saved = *bs;
         for (;;) {
-            detail::consume_reductions(1);
+            detail::consume_reductions(20);  // see ev: this also bounds the native stack
             co_await yield();
             *bs = saved;
             bindings fresh;

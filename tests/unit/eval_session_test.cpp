@@ -147,6 +147,19 @@ TEST_F(session_test, tail_calls_of_named_funs_run_in_constant_space) {
     EXPECT_EQ(value("Count = fun C(0) -> done; C(N) -> C(N - 1) end, Count(200000)."), "done");
 }
 
+// Long loops and deep recursion must not exhaust a worker's native stack (chains of co_awaits that
+// complete at once nest on it when symmetric transfer is not a tail call, as under ASan).
+TEST_F(session_test, long_loops_and_deep_recursion_fit_the_stack) {
+    EXPECT_EQ(value("Fact = fun F(0) -> 1; F(N) -> N * F(N - 1) end, byte_size(term_to_binary(Fact(3000))) > 1000."),
+              "true");
+    EXPECT_EQ(value("Len = fun L([]) -> 0; L([_ | T]) -> 1 + L(T) end, Len(lists:seq(1, 50000))."), "50000");
+    EXPECT_EQ(value("length(lists:map(fun(X) -> X + 1 end, lists:seq(1, 100000)))."), "100000");
+    EXPECT_EQ(value("length([X || X <- lists:seq(1, 100000), X < 0])."), "0");
+    EXPECT_EQ(value("byte_size(<< <<X>> || X <- lists:seq(1, 100000), X < 256 >>)."), "255");
+    EXPECT_EQ(value("length([1 || <<X>> <= list_to_binary(lists:duplicate(100000, 1)), X > 5])."), "0");
+    EXPECT_EQ(value("lists:foldl(fun(X, A) -> X + A end, 0, lists:seq(1, 100000))."), "5000050000");
+}
+
 TEST_F(session_test, flush_prints_the_mailbox) {
     EXPECT_EQ(value("self() ! a, self() ! {b, \"s\"}, flush()."), "ok");
     EXPECT_EQ(output(), "Shell got a\nShell got {b,\"s\"}\n");
