@@ -1432,6 +1432,10 @@ bool frameless(atom m, atom f) {
 }
 
 task<term> call_mfa(atom m, atom f, std::vector<term> args) {
+    // A call is a reduction and a yield point (lists:map(fun erlang:abs/1, Long) loops through
+    // here without evaluating anything; see ev for why the cost is high).
+    detail::consume_reductions(20);
+    co_await yield();
     auto arity = static_cast<unsigned>(args.size());
     if (m == atoms::erlang) {
         if (auto fn = detail::find_sync_bif(m, f, arity)) {

@@ -158,6 +158,8 @@ TEST_F(session_test, long_loops_and_deep_recursion_fit_the_stack) {
     EXPECT_EQ(value("byte_size(<< <<X>> || X <- lists:seq(1, 100000), X < 256 >>)."), "255");
     EXPECT_EQ(value("length([1 || <<X>> <= list_to_binary(lists:duplicate(100000, 1)), X > 5])."), "0");
     EXPECT_EQ(value("lists:foldl(fun(X, A) -> X + A end, 0, lists:seq(1, 100000))."), "5000050000");
+    EXPECT_EQ(value("length(lists:map(fun erlang:abs/1, lists:seq(1, 100000)))."), "100000");
+    EXPECT_EQ(value("length(lists:filter(fun erlang:is_integer/1, lists:seq(1, 100000)))."), "100000");
 }
 
 TEST_F(session_test, flush_prints_the_mailbox) {
