@@ -351,15 +351,18 @@ TEST_F(nodus_command_test, a_hidden_eval_node_is_not_in_erls_nodes) {
     EXPECT_EQ(r.flat(), "{[],['" + e + "'],[],['" + me + "']}");
 }
 
-TEST_F(nodus_command_test, a_wrong_cookie_gives_pang) {
+TEST_F(nodus_command_test, a_wrong_cookie_gives_pang_until_set_cookie) {
     NODUS_REQUIRE_ERL(erl);
     epmd_daemon epmd;
     erl_peer peer(erl, unique_name("sys_erl"), cookie, epmd.port());
     auto r = run_nodus(with("eval", node_flags(unique_name("sys_bad"), "not_the_cookie", epmd.port()),
-                            {"-e", "{net_adm:ping('" + peer.name() + "'), nodes()}."}),
+                            {"-e", "A = {net_adm:ping('" + peer.name() + "'), nodes()}, "
+                                   "true = erlang:set_cookie('" + peer.name() + "', " + cookie + "), "
+                                   "{A, net_kernel:connect_node('" + peer.name() + "'), length(nodes())}."}),
                        "", epmd.port());
     ASSERT_TRUE(r.status.ok()) << r.status.describe() << r.err;
-    EXPECT_EQ(r.last_line(), "{pang,[]}");
+    // With the peer's cookie set for it (erlang:set_cookie/2), the connection is made.
+    EXPECT_EQ(r.last_line(), "{{pang,[]},true,1}");
 }
 
 TEST_F(nodus_command_test, shell_session_with_erl_messages_and_rpc_both_ways) {
