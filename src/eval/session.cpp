@@ -107,6 +107,12 @@ task<std::optional<term>> shell_local(std::shared_ptr<state> st, atom name, term
         }
         raise(exception_class::error, "function_clause"_a, list({tuple("shell"_a, "f"_a, 1, term())}));
     }
+    if (name == "rp"_a && arity == 1) {
+        // rp(Term): the term printed in full, then ok (c:rp/1 as the shell has it).
+        term v = co_await eval_expr(args.head(), *bs);
+        co_await put_text(format_term(*st, v, 1) + "\n");
+        co_return term(atoms::ok);
+    }
     if (name == "b"_a && arity == 0) {
         co_await list_bindings(st, bs);
         co_return term(atoms::ok);

@@ -172,6 +172,9 @@ TEST_F(session_test, b_lists_bindings_and_help_lists_modules) {
     EXPECT_EQ(value("b()."), "ok");
     EXPECT_EQ(output(), "X = 1\nY = {a,[1]}\n");
     clear_output();
+    EXPECT_EQ(value("rp({X, Y})."), "ok");
+    EXPECT_EQ(output(), "{1,{a,[1]}}\n");
+    clear_output();
     EXPECT_EQ(value("help()."), "true");
     EXPECT_NE(output().find("flush()"), std::string::npos);
     EXPECT_NE(output().find("lists"), std::string::npos);
