@@ -265,11 +265,19 @@ void node_impl::accept_next() {
 
 void node_impl::stop() {
     if (stopping.exchange(true)) return;
-    if (acceptor) {
+    if (acceptor && control_thread.joinable()) {
+        // The pending accept makes its socket on a worker's io_context: close the acceptor and
+        // let its aborted handler run before the runtime destroys those contexts.
+        std::promise<void> closed;
         asio::post(control, [this] {
             asio::error_code ec;
             acceptor->close(ec);
         });
+        asio::post(control, [&closed] { closed.set_value(); });
+        closed.get_future().wait();
+        std::promise<void> drained;
+        asio::post(control, [&drained] { drained.set_value(); });
+        drained.get_future().wait();
     }
     registration.close();
     // A connection owns sockets and timers of one worker's io_context, and pending handlers

@@ -20,7 +20,9 @@ const atom a_nodedown{"nodedown"};
 const atom a_spawn_reply{"spawn_reply"};
 const atom a_undef_fun{"undef"};
 
-term list_of(const std::vector<term>& v) { return make_list(std::span<const term>(v)); }
+term list_of(const std::vector<term>& v) {
+    return make_list(std::span<const term>(v));
+}
 
 // The error an Erlang node gives for a function that does not exist: {undef, [{M, F, Args, []}]}.
 [[noreturn]] void undef(atom m, atom f, const std::vector<term>& args) {
@@ -38,7 +40,8 @@ task<term> call_export(atom m, atom f, std::vector<term> args) {
 task<term> apply_fun(term fun, term args_list) {
     auto args = args_list.list_elements();
     if (!args) throw error_exception(term(atoms::badarg));
-    if (fun.is_export()) co_return co_await call_export(fun.export_module(), fun.export_function(), std::move(*args));
+    if (fun.is_export())
+        co_return co_await call_export(fun.export_module(), fun.export_function(), std::move(*args));
     auto* node = detail::node_of(detail::current_runtime());
     if (node && node->fun_runner) co_return co_await node->fun_runner(std::move(fun), std::move(*args));
     throw exit_exception(tuple(tuple(atom("badfun"), fun), term()));
@@ -52,7 +55,8 @@ task<> run_spawned(atom m, atom f, std::vector<term> args) {
     if (m == a_erpc && f == a_execute_call && args.size() == 4) {
         // erpc:execute_call(ResRef, M, F, A): the exit reason carries the result (services.md §3.2).
         term res_ref = args[0];
-        if (!args[1].is_atom() || !args[2].is_atom()) throw exit_exception(tuple(res_ref, atoms::error, atoms::badarg, term()));
+        if (!args[1].is_atom() || !args[2].is_atom())
+            throw exit_exception(tuple(res_ref, atoms::error, atoms::badarg, term()));
         atom cm = args[1].as_atom(), cf = args[2].as_atom();
         auto call_args = args[3].list_elements();
         if (!call_args) throw exit_exception(tuple(res_ref, atoms::error, atoms::badarg, term()));
@@ -62,7 +66,9 @@ task<> run_spawned(atom m, atom f, std::vector<term> args) {
             reason = tuple(res_ref, atoms::return_, std::move(v));
         } catch (const erlang_exception& e) {
             switch (e.kind()) {
-                case exception_class::throw_: reason = tuple(res_ref, atoms::throw_, e.reason()); break;
+                case exception_class::throw_:
+                    reason = tuple(res_ref, atoms::throw_, e.reason());
+                    break;
                 case exception_class::exit:
                     // undef is reported as an error with its stack, as OTP's apply does
                     if (e.reason().is_tuple(2) && e.reason()[0].is_atom(atoms::undef))
@@ -70,11 +76,13 @@ task<> run_spawned(atom m, atom f, std::vector<term> args) {
                     else
                         reason = tuple(res_ref, atoms::exit, e.reason());
                     break;
-                case exception_class::error: reason = tuple(res_ref, atoms::error, e.reason(), term()); break;
+                case exception_class::error:
+                    reason = tuple(res_ref, atoms::error, e.reason(), term());
+                    break;
             }
         } catch (const std::exception& e) {
-            reason = tuple(res_ref, atoms::error, tuple(atom("cpp_exception"), binary(std::string_view(e.what()))),
-                           term());
+            reason = tuple(res_ref, atoms::error,
+                           tuple(atom("cpp_exception"), binary(std::string_view(e.what()))), term());
         }
         throw exit_exception(std::move(reason));
     }
@@ -96,9 +104,22 @@ task<> run_spawned(atom m, atom f, std::vector<term> args) {
 // ---------------------------------------------------------------------------------------------
 // Requester side
 
+namespace {
+// spawn_request with OTP's {reply, no}: nobody waits for the spawn_reply (rpc:cast).
+reference spawn_request_impl(atom node, atom m, atom f, term args, bool link, bool monitor, bool reply);
+}  // namespace
+
 namespace erlang {
 
 reference spawn_request(atom node, atom m, atom f, term args, bool link, bool monitor) {
+    return spawn_request_impl(node, m, f, std::move(args), link, monitor, true);
+}
+
+}  // namespace erlang
+
+namespace {
+
+reference spawn_request_impl(atom node, atom m, atom f, term args, bool link, bool monitor, bool reply) {
     detail::process& me = detail::current();
     detail::runtime_impl* rt = me.rt;
     reference ref = rt->make_ref();
@@ -118,19 +139,35 @@ reference spawn_request(atom node, atom m, atom f, term args, bool link, bool mo
         sr.group_leader = gl;
         term requester = me.self;
         std::uint64_t flags = (link ? 1u : 0u) | (monitor ? 2u : 0u);
-        sr.before_start = [&](const pid& child) {
-            rt->send_signal(requester, detail::sig::spawn_reply, child, term(), ref, flags);
-        };
+        if (reply)
+            sr.before_start = [&](const pid& child) {
+                rt->send_signal(requester, detail::sig::spawn_reply, child, term(), ref, flags);
+            };
         detail::spawn_process(rt, std::move(sr));
         return ref;
     }
-    rt->route_remote({signal_kind::spawn_request, me.self, term(), node, tuple(m, f, args, opts, gl), ref, 0});
+    if (!reply) {
+        // The reply still comes over the wire (the opts list carries no {reply, no} yet); the
+        // node drops it before it reaches the mailbox.
+        if (auto* n = detail::node_of(rt)) {
+            std::lock_guard l(n->quiet_mutex);
+            n->quiet_spawns.insert(ref);
+        }
+    }
+    rt->route_remote(
+        {signal_kind::spawn_request, me.self, term(), node, tuple(m, f, args, opts, gl), ref, 0});
     return ref;
 }
 
+}  // namespace
+
+namespace erlang {
+
 namespace {
 task<term> await_spawn_reply(term ref) {
-    auto is_reply = [ref](const term& t) { return t.is_tuple(4) && t[0].is_atom(a_spawn_reply) && t[1] == ref; };
+    auto is_reply = [ref](const term& t) {
+        return t.is_tuple(4) && t[0].is_atom(a_spawn_reply) && t[1] == ref;
+    };
     auto r = co_await receive(is_reply);
     co_return *r;
 }
@@ -163,7 +200,8 @@ namespace erpc {
 
 task<term> call(atom node, atom m, atom f, term args, std::chrono::milliseconds timeout) {
     term res_ref = make_ref();
-    reference req = erlang::spawn_request(node, a_erpc, a_execute_call, list({res_ref, m, f, args}), false, true);
+    reference req =
+        erlang::spawn_request(node, a_erpc, a_execute_call, list({res_ref, m, f, args}), false, true);
     term req_t = req;
     auto is_ours = [req_t](const term& t) {
         return (t.is_tuple(4) && t[0].is_atom(a_spawn_reply) && t[1] == req_t) ||
@@ -172,8 +210,10 @@ task<term> call(atom node, atom m, atom f, term args, std::chrono::milliseconds 
     bool spawned = false;
     for (;;) {
         received r;
-        if (timeout.count() < 0) r = co_await receive(is_ours);
-        else r = co_await receive(is_ours).after(timeout);
+        if (timeout.count() < 0)
+            r = co_await receive(is_ours);
+        else
+            r = co_await receive(is_ours).after(timeout);
         if (!r) {
             demonitor(req, true);
             throw error_exception(tuple(a_erpc, atoms::timeout));
@@ -215,18 +255,24 @@ task<term> call(atom node, atom m, atom f, term args, std::chrono::milliseconds 
     } catch (const erlang_exception& e) {
         const term& r = e.reason();
         switch (e.kind()) {
-            case exception_class::throw_: result = r; break;
+            case exception_class::throw_:
+                result = r;
+                break;
             case exception_class::exit:
-                if (r.is_tuple(2) && r[0].is_atom(a_exception)) result = tuple(atoms::badrpc, tuple(a_EXIT, r[1]));
-                else if (r.is_tuple(2) && r[0].is_atom(a_signal)) result = tuple(atoms::badrpc, tuple(a_EXIT, r[1]));
-                else result = tuple(atoms::badrpc, tuple(a_EXIT, r));
+                if (r.is_tuple(2) && r[0].is_atom(a_exception))
+                    result = tuple(atoms::badrpc, tuple(a_EXIT, r[1]));
+                else if (r.is_tuple(2) && r[0].is_atom(a_signal))
+                    result = tuple(atoms::badrpc, tuple(a_EXIT, r[1]));
+                else
+                    result = tuple(atoms::badrpc, tuple(a_EXIT, r));
                 break;
             case exception_class::error:
                 if (r.is_tuple(3) && r[0].is_atom(a_exception))
                     result = tuple(atoms::badrpc, tuple(a_EXIT, tuple(r[1], r[2])));
                 else if (r.is_tuple(2) && r[0].is_atom(a_erpc) && r[1].is_atom(atoms::noconnection))
                     result = tuple(atoms::badrpc, a_nodedown);
-                else if (r.is_tuple(2) && r[0].is_atom(a_erpc) && (r[1].is_atom(atoms::timeout) || r[1].is_atom(atoms::notsup)))
+                else if (r.is_tuple(2) && r[0].is_atom(a_erpc) &&
+                         (r[1].is_atom(atoms::timeout) || r[1].is_atom(atoms::notsup)))
                     result = tuple(atoms::badrpc, r[1]);
                 else if (r.is_tuple(2) && r[0].is_atom(a_erpc))
                     result = tuple(atoms::badrpc, tuple(a_EXIT, r[1]));
@@ -239,13 +285,8 @@ task<term> call(atom node, atom m, atom f, term args, std::chrono::milliseconds 
 }
 
 void cast(atom node, atom m, atom f, term args) {
-    reference ref =
-        erlang::spawn_request(node, a_erpc, a_execute_cast, list({term(m), term(f), std::move(args)}), false, false);
-    // Nobody waits for this reply: the node drops it (rpc:cast asks OTP for {reply, no}).
-    if (auto* n = detail::node_of(detail::current_runtime())) {
-        std::lock_guard l(n->quiet_mutex);
-        n->quiet_spawns.insert(ref);
-    }
+    (void)spawn_request_impl(node, a_erpc, a_execute_cast, list({term(m), term(f), std::move(args)}), false,
+                             false, false);
 }
 
 }  // namespace rpc
