@@ -274,7 +274,7 @@ private:
     bool printable_binary(const term& bin, i64 d, text& chars, bool& ascii, bool& cut) const {
         byte_span b = bin.bytes();
         i64 size = static_cast<i64>(b.size());
-        i64 len = d >= 0 ? std::min(4 * d, size) : size;
+        i64 len = d >= 0 ? (d > size / 4 ? size : std::min(4 * d, size)) : size;  // no overflow for huge d
         if (len == 0) return false;
         if (req_.unicode && valid_utf8_prefix(b, len)) {
             // printable_unicode/4: up to len characters while printable in the printable range.
