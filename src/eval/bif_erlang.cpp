@@ -936,6 +936,8 @@ task<term> spawn_link1(std::vector<term> a) {
 // A fun is sent as erlang:apply(Fun, []): an evaluator fun runs on any node that can apply it
 // (an OTP 25 erl node, or a nodus node with the standard exports).
 task<term> remote_spawn(atom node, atom m, atom f, term args, bool link) {
+    // Not distributed: no other node can be reached (a spawn request would wait for ever).
+    if (!erlang::is_alive()) throw error_exception(term("noconnection"_a));
     pid p;
     if (link)
         p = co_await erlang::spawn_link(node, m, f, std::move(args));

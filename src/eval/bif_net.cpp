@@ -171,17 +171,32 @@ void check_mfa(const term& n, const term& m, const term& f, const term& args) {
     if (!n.is_atom() || !m.is_atom() || !f.is_atom() || !args.list_length()) badarg();
 }
 
+// Another node, from a runtime that is not distributed: nothing can reach it (erl answers at
+// once; the spawn requests of nodus/node/net.hpp would wait for a reply that never comes).
+bool unreachable(const term& n) {
+    return !erlang::is_alive() && !(n.as_atom() == erlang::node());
+}
+term badrpc_nodedown() {
+    return tuple("badrpc"_a, "nodedown"_a);
+}
+[[noreturn]] void erpc_noconnection() {
+    throw error_exception(tuple("erpc"_a, "noconnection"_a));
+}
+
 task<term> rpc_call4(std::vector<term> a) {
     check_mfa(a[0], a[1], a[2], a[3]);
+    if (unreachable(a[0])) co_return badrpc_nodedown();
     co_return co_await rpc::call(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3]);
 }
 task<term> rpc_call5(std::vector<term> a) {
     check_mfa(a[0], a[1], a[2], a[3]);
     auto t = timeout_arg(a[4]);
+    if (unreachable(a[0])) co_return badrpc_nodedown();
     co_return co_await rpc::call(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3], t);
 }
 task<term> rpc_cast4(std::vector<term> a) {
     check_mfa(a[0], a[1], a[2], a[3]);
+    if (unreachable(a[0])) co_return term(true);
     rpc::cast(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3]);
     co_return term(true);
 }
@@ -193,6 +208,10 @@ task<term> multicall(term nodes, term m, term f, term args, std::chrono::millise
     std::vector<term> results, bad;
     for (const term& n : *ns) {
         if (!n.is_atom()) badarg();
+        if (unreachable(n)) {
+            bad.push_back(n);
+            continue;
+        }
         term r = co_await rpc::call(n.as_atom(), m.as_atom(), f.as_atom(), args, t);
         if (r.is_tuple(2) && r[0].is_atom("badrpc"_a) && r[1].is_atom("nodedown"_a))
             bad.push_back(n);
@@ -222,16 +241,19 @@ task<term> rpc_multicall5(std::vector<term> a) {
 }
 task<term> erpc_call4(std::vector<term> a) {
     check_mfa(a[0], a[1], a[2], a[3]);
+    if (unreachable(a[0])) erpc_noconnection();
     co_return co_await erpc::call(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3]);
 }
 task<term> erpc_call5(std::vector<term> a) {
     check_mfa(a[0], a[1], a[2], a[3]);
     auto t = timeout_arg(a[4]);
+    if (unreachable(a[0])) erpc_noconnection();
     co_return co_await erpc::call(a[0].as_atom(), a[1].as_atom(), a[2].as_atom(), a[3], t);
 }
 // erpc:call(Node, Fun) / rpc:call(Node, Fun)-less: a fun runs there as erlang:apply(Fun, []).
 task<term> erpc_call2(std::vector<term> a) {
     if (!a[0].is_atom() || !a[1].is_fun()) badarg();
+    if (unreachable(a[0])) erpc_noconnection();
     term args = list({a[1], term()});
     co_return co_await erpc::call(a[0].as_atom(), atoms::erlang, "apply"_a, args);
 }

@@ -227,6 +227,16 @@ TEST_F(session_test, node_functions_without_a_node_answer_like_a_plain_erl) {
     EXPECT_EQ(value("{node(), nodes(), nodes(connected), is_alive(), erlang:get_cookie()}."),
               "{nonode@nohost,[],[],false,nocookie}");
     EXPECT_EQ(value("net_adm:ping('nobody@nohost')."), "pang");
+    // Other nodes cannot be reached, and nothing waits for them.
+    EXPECT_EQ(value("{rpc:call(other@host, erlang, node, []), rpc:cast(other@host, erlang, node, []), "
+                    "rpc:multicall([node(), other@host], erlang, node, [])}."),
+              "{{badrpc,nodedown},true,{[nonode@nohost],[other@host]}}");
+    EXPECT_EQ(value("{'EXIT', {{erpc, noconnection}, _}} = (catch erpc:call(other@host, erlang, node, [])), ok."),
+              "ok");
+    EXPECT_EQ(value("{'EXIT', {noconnection, _}} = (catch spawn(other@host, fun() -> ok end)), ok."), "ok");
+    // This node itself is reachable by rpc.
+    EXPECT_EQ(value("{rpc:call(node(), lists, reverse, [[1, 2]]), erpc:call(node(), erlang, abs, [-3])}."),
+              "{[2,1],3}");
 }
 
 TEST_F(session_test, gen_server_calls_and_casts) {
