@@ -138,7 +138,10 @@ task<> locker_process(term server, atom peer, std::int64_t tag, term id, std::ve
     } else {
         nodus::send(server, tuple(a_lock_failed, peer, term(tag)));
     }
+    // Release on the nodes still connected: a call to one that went down would dial it again.
+    std::vector<atom> up = erlang::nodes(node_kind::connected);
     for (atom n : done) {
+        if (n != erlang::node() && std::find(up.begin(), up.end(), n) == up.end()) continue;
         term req = tuple(a_del_lock, id);
         (void)co_await gen::call(server_of(n), req, call_timeout);
     }

@@ -268,3 +268,14 @@ TEST_F(services_interop, global_meshes_a_nodus_only_cluster) {
     ASSERT_TRUE(got);
     EXPECT_EQ(*got, term("via_global"_a));
 }
+
+// disconnect_node from the nodus side stays disconnected (global must not dial the node again).
+TEST_F(services_interop, a_disconnected_erl_node_stays_disconnected) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    ASSERT_TRUE(n->connect(e->name()));
+    EXPECT_EQ(e->eval(*n, "global:sync()."), term(atoms::ok));
+    EXPECT_TRUE(n->disconnect(e->name()));
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_TRUE(n->nodes().empty()) << "reconnected";
+}
