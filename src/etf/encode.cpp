@@ -16,8 +16,10 @@ namespace {
 class out_buffer {
 public:
     explicit out_buffer(std::vector<std::uint8_t>& v) : v_(v), pos_(v.size()) {
+        // Start small and double: resizing to a large retained capacity would zero-fill it on
+        // every encode into a reused buffer (a 1 MB term made each later small encode ~90x slower).
         if (v_.capacity() < pos_ + 256) v_.reserve(pos_ + 256);
-        v_.resize(v_.capacity());
+        v_.resize(pos_ + 256);
     }
     ~out_buffer() { v_.resize(pos_); }
 
