@@ -147,8 +147,8 @@ reference spawn_request_impl(atom node, atom m, atom f, term args, bool link, bo
         return ref;
     }
     if (!reply) {
-        // The reply still comes over the wire (the opts list carries no {reply, no} yet); the
-        // node drops it before it reaches the mailbox.
+        // As in erts, {reply, no} is the requester's business: the peer always sends SPAWN_REPLY,
+        // and the node drops it before it reaches the mailbox.
         if (auto* n = detail::node_of(rt)) {
             std::lock_guard l(n->quiet_mutex);
             n->quiet_spawns.insert(ref);

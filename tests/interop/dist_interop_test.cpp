@@ -44,22 +44,6 @@ protected:
                                       const std::function<void(node_config&)>& tweak = {}) {
         return nodus::test::start_nodus(unique_name(prefix), cookie, epmd_->port(), tweak);
     }
-    static std::string quoted(atom a) { return "'" + std::string(a.name()) + "'"; }
-
-    // Runs body in a process of n and returns what it sends back.
-    template <class F>
-    term in_process(node& n, F body, std::chrono::milliseconds timeout = 20s) {
-        scoped_process me(n.rt());
-        pid back = me.self();
-        n.rt().spawn([back, body]() -> task<> {
-            term r = co_await body();
-            send(back, r);
-        });
-        auto r = me.receive(timeout);
-        if (!r) throw std::runtime_error("process did not answer");
-        return *r;
-    }
-
     std::string erl_;
     std::unique_ptr<epmd_daemon> epmd_;
 };

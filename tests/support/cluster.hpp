@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "child_process.hpp"
 #include "nodus/node/node.hpp"
+#include "nodus/runtime/runtime.hpp"
 #include "nodus/term/term.hpp"
 
 namespace nodus::test {
@@ -50,7 +52,8 @@ public:
     child_process& process() noexcept { return *proc_; }
     // Evaluates Erlang expressions (ending with '.') on the node, asked through a process of
     // `via`; returns the value, throws std::runtime_error with erl's error otherwise.
-    term eval(node& via, const std::string& source, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    term eval(node& via, const std::string& source,
+              std::chrono::milliseconds timeout = std::chrono::seconds(20));
     // The same with variables bound first: {{"P", some_pid}} makes P usable in the source.
     term eval(node& via, const std::string& source, std::vector<std::pair<std::string, term>> bindings,
               std::chrono::milliseconds timeout = std::chrono::seconds(20));
@@ -64,10 +67,32 @@ private:
 
 // A nodus node named sname@<this host> with the given cookie, registered with the port mapper
 // on epmd_port; tweak may change the configuration before start. Fails the test on error.
-std::unique_ptr<node> start_nodus(const std::string& sname, const std::string& cookie, std::uint16_t epmd_port,
+std::unique_ptr<node> start_nodus(const std::string& sname, const std::string& cookie,
+                                  std::uint16_t epmd_port,
                                   const std::function<void(node_config&)>& tweak = {});
 
 // Waits until pred() holds (polling), up to timeout; returns the last value of pred().
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+bool eventually(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Runs body (a callable returning task<term>) in a new process of n; returns its result, or
+// throws std::runtime_error when none comes within timeout.
+template <class F>
+term in_process(node& n, F body, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    scoped_process me(n.rt());
+    pid back = me.self();
+    n.rt().spawn([back, body]() -> task<> {
+        term r = co_await body();
+        send(back, r);
+    });
+    auto r = me.receive(timeout);
+    if (!r) throw std::runtime_error("process did not answer");
+    return *r;
+}
+
+// An atom as Erlang source text: 'name@host'.
+inline std::string quoted(atom a) {
+    return "'" + std::string(a.name()) + "'";
+}
 
 }  // namespace nodus::test
