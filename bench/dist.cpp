@@ -1,5 +1,5 @@
-// Distribution benchmarks: remote_throughput, remote_latency, large_msg, hol_latency (design/bench.md,
-// issue 4). `mesh` is not here yet: see the note at the end of this file.
+// Distribution benchmarks: remote_throughput, remote_latency, large_msg, hol_latency, mesh
+// (design/bench.md, issue 4).
 //
 // Every run starts its own cluster on loopback and stops it by PID:
 //   - OTP's epmd on a free port (-address 127.0.0.1), used by every node below;
@@ -43,6 +43,7 @@
 #include "nodus/node/net.hpp"
 #include "nodus/node/node.hpp"
 #include "nodus/runtime/runtime.hpp"
+#include "nodus/services/services.hpp"
 
 namespace nodus::bench {
 
@@ -164,6 +165,59 @@ int dist_server(const std::vector<std::string>& args) {
     std::fflush(stdout);
     std::string line;
     while (std::getline(std::cin, line) && line != "quit") {
+        std::printf("done\n");
+        std::fflush(stdout);
+    }
+    n.reset();
+    return 0;
+}
+
+// mesh: one of N nodes with the transitive mesh on (connect_all, global). "mesh FIRST N" connects
+// to FIRST (unless it is this node), waits until nodes() lists N - 1 others and prints the wall
+// clock time (us since the epoch, comparable across the processes) when it did.
+int mesh_node(const std::vector<std::string>& args) {
+    if (args.size() < 4) return 2;
+    watchdog(std::chrono::seconds(900));
+    node_config cfg;
+    cfg.name = args[1];
+    cfg.cookie = args[2];
+    cfg.epmd_port = static_cast<std::uint16_t>(std::stoi(args[3]));
+    cfg.start_epmd = false;
+    cfg.listen_address = "127.0.0.1";
+    cfg.connect_all = true;
+    auto started = node::start(cfg);
+    if (!started) throw std::runtime_error("nodus node " + cfg.name + " did not start: " + started.error().message);
+    std::unique_ptr<node> n = std::move(*started);
+    services::start_defaults(*n);
+    std::printf("ready\n");
+    std::fflush(stdout);
+    std::string line;
+    while (std::getline(std::cin, line) && line != "quit") {
+        std::vector<std::string> w;
+        for (std::size_t at = 0; at < line.size();) {
+            std::size_t end = line.find(' ', at);
+            if (end == std::string::npos) end = line.size();
+            if (end > at) w.push_back(line.substr(at, end - at));
+            at = end + 1;
+        }
+        if (w.size() == 3 && w[0] == "mesh") {
+            atom first(w[1]);
+            std::size_t want = std::stoul(w[2]) - 1;
+            if (first != n->name() && !n->connect(first, 10s))
+                std::fprintf(stderr, "mesh node %s: cannot connect to %s\n", cfg.name.c_str(), w[1].c_str());
+            auto deadline = clock_type::now() + 60s;
+            while (n->nodes().size() < want && clock_type::now() < deadline)
+                std::this_thread::sleep_for(1ms);
+            auto at = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch());
+            if (n->nodes().size() >= want) {
+                print_sample({"nodus", "mesh", "meshed_at", static_cast<double>(at.count()), "us",
+                              json::object({{"nodes", static_cast<long long>(want + 1)}})});
+            } else {
+                std::fprintf(stderr, "mesh node %s: %zu of %zu nodes after 60 s\n", cfg.name.c_str(),
+                             n->nodes().size(), want);
+            }
+        }
         std::printf("done\n");
         std::fflush(stdout);
     }
@@ -544,6 +598,21 @@ bool epmd_answers(std::uint16_t port) {
     return ok;
 }
 
+// Our own port mapper on a free port, loopback only; every node of a run uses it.
+std::unique_ptr<child_process> start_epmd(std::uint16_t& port) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        port = free_port();
+        auto epmd = std::make_unique<child_process>(
+            std::vector<std::string>{"epmd", "-port", std::to_string(port), "-address", "127.0.0.1"});
+        epmd->close_stdin();
+        for (int i = 0; i < 250; ++i) {
+            if (epmd_answers(port)) return epmd;
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    throw std::runtime_error("cannot start epmd");
+}
+
 // A child that prints "ready", then answers each command line with result lines and "done".
 class session {
 public:
@@ -555,6 +624,9 @@ public:
         child_.write(command + "\n");
         return read_until("done", steady::now() + timeout);
     }
+    // request() in two halves, so that several sessions can work at once.
+    void send(const std::string& command) { child_.write(command + "\n"); }
+    std::vector<sample> collect(steady::time_point deadline) { return read_until("done", deadline); }
     void finish() {
         if (!alive_) return;
         alive_ = false;
@@ -610,20 +682,7 @@ public:
         std::random_device rd;
         cookie_ = "nodus_bench_" + std::to_string(rd()) + std::to_string(rd());
         host_ = dist::local_host(dist::naming_mode::shortnames).short_host;
-        // Our own port mapper on a free port, loopback only; every node uses it.
-        for (int attempt = 0; attempt < 5 && !epmd_; ++attempt) {
-            epmd_port_ = free_port();
-            epmd_ = std::make_unique<child_process>(std::vector<std::string>{
-                "epmd", "-port", std::to_string(epmd_port_), "-address", "127.0.0.1"});
-            epmd_->close_stdin();
-            bool up = false;
-            for (int i = 0; i < 250 && !up; ++i) {
-                up = epmd_answers(epmd_port_);
-                if (!up) std::this_thread::sleep_for(20ms);
-            }
-            if (!up) epmd_.reset();
-        }
-        if (!epmd_) throw std::runtime_error("cannot start epmd");
+        epmd_ = start_epmd(epmd_port_);
         std::string ebin = ctx.erl.ebin().string();
         auto erl_argv = [&](const std::string& sname, const char* role) {
             return std::vector<std::string>{"env",      "ERL_EPMD_PORT=" + std::to_string(epmd_port_),
@@ -803,6 +862,7 @@ int run_dist_child(const std::vector<std::string>& args) {
     try {
         if (name == "dist_server") return dist_server(args);
         if (name == "dist_client") return dist_client(args);
+        if (name == "mesh_node") return mesh_node(args);
         if (name == "tcp_rtt") return tcp_rtt(num(1, lat_warmup), num(2, lat_round_trips));
         if (name == "tcp_bw")
             return tcp_bw(num(1, big_bytes * big_count), num(2, 1 << 20), args.size() > 3 ? args[3].c_str() : "large_msg");
@@ -909,10 +969,79 @@ void run_hol_latency(context& ctx) {
     if (c.failed()) throw std::runtime_error("some pairs failed (see above)");
 }
 
-// mesh (design/bench.md): N nodes (10, 20) each told to connect to the first only; the time until
-// every node lists all others (`full_mesh_s`). It needs the global service (transitive connects,
-// in progress elsewhere): add run_mesh(context&) here, using `cluster`'s epmd/cookie/naming, with
-// nodus nodes as `--child dist_server` sessions and a "mesh" clause in nodus_bench_erl.erl, then
-// list it in main.cpp's registry after hol_latency.
+// mesh (design/bench.md): N nodes (10, 20), nodus-only and erl-only, each told to connect to the
+// first only; full_mesh_s is the time from the command until the last node lists all others
+// (wall clock: the nodes are separate processes). Transitive connects come from global on both.
+void run_mesh(context& ctx) {
+    std::vector<sample> all;
+    std::random_device rd;
+    std::string cookie = "nodus_bench_" + std::to_string(rd()) + std::to_string(rd());
+    std::string host = dist::local_host(dist::naming_mode::shortnames).short_host;
+    std::string ebin = ctx.erl.ebin().string();
+    static int counter = 0;
+    bool failed = false;
+    for (int rep = 0; rep < dist_reps(ctx); ++rep) {
+        for (long long count : {10LL, 20LL}) {
+            for (const char* system : {"nodus", "erlang"}) {
+                std::uint16_t epmd_port = 0;
+                auto epmd = start_epmd(epmd_port);
+                std::string tag = std::to_string(::getpid()) + "_" + std::to_string(++counter);
+                std::vector<std::unique_ptr<session>> nodes;
+                std::vector<std::string> names;
+                try {
+                    for (long long i = 0; i < count; ++i) {
+                        std::string sname = std::string(system[0] == 'n' ? "nm" : "em") + std::to_string(i) + "_" + tag;
+                        names.push_back(sname + "@" + host);
+                        std::vector<std::string> argv =
+                            system[0] == 'n'
+                                ? std::vector<std::string>{"/proc/self/exe", "--child", "mesh_node", sname, cookie,
+                                                           std::to_string(epmd_port)}
+                                : std::vector<std::string>{"env", "ERL_EPMD_PORT=" + std::to_string(epmd_port), "erl",
+                                                           "-noshell", "-sname", sname, "-setcookie", cookie,
+                                                           "-start_epmd", "false", "-kernel", "inet_dist_use_interface",
+                                                           "{127,0,0,1}", "-pa", ebin, "-run", "nodus_bench_erl",
+                                                           "main", "mesh_node"};
+                        nodes.push_back(std::make_unique<session>(argv, std::string(system) + " mesh node " +
+                                                                           std::to_string(i), 60s));
+                    }
+                    auto t0 = std::chrono::system_clock::now();
+                    for (auto& n : nodes)
+                        n->send("mesh " + names[0] + " " + std::to_string(count));
+                    double last = 0;
+                    std::size_t meshed = 0;
+                    auto deadline = steady::now() + 90s;
+                    for (auto& n : nodes) {
+                        for (const sample& s : n->collect(deadline)) {
+                            if (s.metric != "meshed_at") continue;
+                            ++meshed;
+                            last = std::max(last, s.value);
+                        }
+                    }
+                    if (meshed < nodes.size()) throw std::runtime_error("not every node saw the full mesh");
+                    double t0_us = static_cast<double>(
+                        std::chrono::duration_cast<std::chrono::microseconds>(t0.time_since_epoch()).count());
+                    all.push_back({system, "mesh", "full_mesh_s", (last - t0_us) / 1e6, "s",
+                                   json::object({{"nodes", count}})});
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "nodus_bench: mesh of %lld %s nodes failed: %s\n", count, system, e.what());
+                    failed = true;
+                }
+                for (auto& n : nodes)
+                    n->finish();
+            }
+        }
+    }
+    auto m = medians(all);
+    for (long long count : {10LL, 20LL}) {
+        json p = json::object({{"nodes", count}});
+        const sample* e = find_sample(m, "erlang", "mesh", "full_mesh_s", p);
+        const sample* n = find_sample(m, "nodus", "mesh", "full_mesh_s", p);
+        if (n && e) ctx.out.compare(*n, *e, better::lower, true);
+        else if (n) ctx.out.emit(*n);
+        else if (e) ctx.out.emit(*e);
+    }
+    ctx.out.print_table("mesh");
+    if (failed) throw std::runtime_error("some meshes failed (see above)");
+}
 
 }  // namespace nodus::bench

@@ -287,6 +287,7 @@ void run_remote_throughput(context& ctx);
 void run_remote_latency(context& ctx);
 void run_large_msg(context& ctx);
 void run_hol_latency(context& ctx);
+void run_mesh(context& ctx);
 // `nodus_bench --child NAME ARGS...`: one repetition of a runtime benchmark in a fresh process.
 int run_runtime_child(const std::vector<std::string>& args);
 // `nodus_bench --child dist_server|dist_client|tcp_rtt|tcp_bw ...` (bench/dist.cpp): a node or a

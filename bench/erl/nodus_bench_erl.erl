@@ -120,8 +120,28 @@ run("dist_client", []) ->
     serve(fun(["measure", Bench, Peer, Pair | Args]) ->
                   dist_measure(Bench, list_to_atom(Peer), Pair, [list_to_integer(A) || A <- Args])
           end);
+%% mesh_node: one of N nodes (bench/dist.cpp run_mesh). "mesh FIRST N" connects to FIRST (unless
+%% it is this node), waits until nodes() lists N - 1 others and prints the wall clock time (us).
+run("mesh_node", []) ->
+    serve(fun(["mesh", First, N]) -> mesh(list_to_atom(First), list_to_integer(N)) end);
 run(Bench, Args) ->
     error({unknown_benchmark, Bench, Args}).
+
+mesh(First, N) ->
+    First =:= node() orelse net_kernel:connect_node(First),
+    Deadline = erlang:monotonic_time(millisecond) + 60000,
+    mesh_wait(N - 1, Deadline).
+
+mesh_wait(Want, Deadline) ->
+    case length(nodes()) >= Want of
+        true ->
+            emit("mesh", "meshed_at", os:system_time(microsecond), "us", [{nodes, Want + 1}]);
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> io:format(standard_error, "mesh: ~p of ~p nodes after 60 s~n", [length(nodes()), Want]);
+                false -> timer:sleep(1), mesh_wait(Want, Deadline)
+            end
+    end.
 
 %% ---- distribution ---------------------------------------------------------------------------------
 

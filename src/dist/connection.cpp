@@ -420,7 +420,7 @@ bool connection::send_control(const dist::control_message& m, const term& sender
         std::lock_guard l(out_mutex_);
         seq = next_sequence_++;
     }
-    auto om = writer_->encode(dm, seq);
+    auto om = writer_->prepare(dm.control, dm.payload ? &*dm.payload : nullptr, seq);
     if (!om) {
         node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
         return true;
@@ -454,25 +454,34 @@ void connection::flush() {
     iov_.clear();
     in_flight_.clear();
     std::size_t bytes = 0;
-    auto add = [&](dist::outgoing_packet& p) {
+    // Sealing here, as packets join the write, keeps atom cache headers in wire order.
+    auto fits = [&](const queued& q) {
+        return iov_.empty() || iov_.size() + 1 + q.msg.packets[q.next_packet].body.size() <= max_iov;
+    };
+    auto add = [&](queued& q) {
+        if (q.next_packet == 0) writer_->seal(q.msg);
+        const dist::outgoing_packet& p = q.msg.packets[q.next_packet++];
         if (!p.head.empty()) iov_.emplace_back(p.head.data(), p.head.size());
-        if (!p.body.empty()) iov_.emplace_back(p.body.data(), p.body.size());
-        in_flight_.push_back(p.keep_alive);
+        for (const byte_span& b : p.body)
+            if (!b.empty()) iov_.emplace_back(b.data(), b.size());
+        if (p.keep_alive) in_flight_.push_back(p.keep_alive);
         bytes += p.size();
     };
     // Small messages first, then bulk fragments up to the budget, re-checking for small ones
     // after each fragment so they never wait behind more than one write.
-    while (iov_.size() + 2 < max_iov) {
+    for (;;) {
         if (!normal_.empty()) {
             queued& q = normal_.front();
-            for (; q.next_packet < q.msg.packets.size() && iov_.size() + 2 < max_iov; ++q.next_packet)
-                add(q.msg.packets[q.next_packet]);
-            if (q.next_packet == q.msg.packets.size()) normal_.pop_front();
+            while (q.next_packet < q.msg.packets.size() && fits(q))
+                add(q);
+            if (q.next_packet < q.msg.packets.size()) break;  // no room left in this write
+            normal_.pop_front();
             continue;
         }
         if (bulk_.empty() || bytes >= write_budget) break;
         queued& q = bulk_.front();
-        add(q.msg.packets[q.next_packet++]);
+        if (!fits(q)) break;
+        add(q);
         if (q.next_packet == q.msg.packets.size()) {
             auto it = bulk_senders_.find(q.sender);
             if (it != bulk_senders_.end() && --it->second == 0) bulk_senders_.erase(it);
@@ -526,7 +535,7 @@ void connection::on_tick() {
     if (!wrote_.exchange(false) || (!visible_ && !got)) {
         static const std::array<std::uint8_t, 4> tick_bytes{0, 0, 0, 0};
         dist::outgoing_message tick;
-        tick.packets.push_back({byte_span(tick_bytes.data(), 4), {}, nullptr});
+        tick.packets.push_back({byte_span(tick_bytes.data(), 4), {}, 0, nullptr});
         enqueue(std::move(tick), term(), true);
     }
     arm_tick();

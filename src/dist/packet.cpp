@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <new>
 #include <utility>
 
@@ -19,14 +20,77 @@ namespace {
 
 constexpr std::uint32_t max_packet_length = std::numeric_limits<std::uint32_t>::max();
 
+// Recently freed reassembly blocks of 1 MiB and more, kept for the next large message. Fresh
+// memory costs a page fault per 4 KiB on first touch (1.5-4 us here, design/bench.md), so a
+// fresh 64 MiB block costs more than copying 64 MiB into it; malloc returns blocks this large to
+// the system at once. Bounded: at most two blocks, 160 MiB in all, process-wide.
+class block_cache {
+public:
+    static block_cache& instance() {
+        // Never destroyed: binaries may release their blocks during static destruction.
+        static block_cache* c = new block_cache;
+        return *c;
+    }
+    // A block of at least want bytes (its size in got), or nullptr.
+    void* take(std::size_t want, std::size_t& got) {
+        if (want < min_block) return nullptr;
+        std::lock_guard l(mutex_);
+        std::size_t best = blocks_.size();
+        for (std::size_t i = 0; i < blocks_.size(); ++i) {
+            // Not a block much larger than asked for: it would hold memory the message does not use.
+            if (blocks_[i].size >= want && blocks_[i].size <= 2 * want &&
+                (best == blocks_.size() || blocks_[i].size < blocks_[best].size))
+                best = i;
+        }
+        if (best == blocks_.size()) return nullptr;
+        block b = blocks_[best];
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(best));
+        total_ -= b.size;
+        got = b.size;
+        return b.data;
+    }
+    void give(void* data, std::size_t size) noexcept {
+        if (size >= min_block && size <= max_total) {
+            std::lock_guard l(mutex_);
+            while (!blocks_.empty() && (blocks_.size() >= max_blocks || total_ + size > max_total)) {
+                std::free(blocks_.front().data);  // the oldest goes
+                total_ -= blocks_.front().size;
+                blocks_.erase(blocks_.begin());
+            }
+            blocks_.push_back({data, size});
+            total_ += size;
+            return;
+        }
+        std::free(data);
+    }
+
+private:
+    struct block {
+        void* data;
+        std::size_t size;
+    };
+    static constexpr std::size_t min_block = std::size_t{1} << 20;
+    static constexpr std::size_t max_blocks = 2;
+    static constexpr std::size_t max_total = std::size_t{160} << 20;
+    std::mutex mutex_;
+    std::vector<block> blocks_;
+    std::size_t total_ = 0;
+};
+
 // Reassembly buffer of a fragmented message: byte_storage whose block can grow while only the
 // reader holds it, so that the decoded binaries can share it afterwards (decode_options::owner).
 struct growing_storage : byte_storage {
-    std::size_t capacity = 0;
+    std::size_t capacity = 0;    // what the reader asked for (and counts against its limits)
+    std::size_t block_size = 0;  // what the block holds (at least capacity)
 
     static growing_storage* create(std::size_t capacity) {
         auto* s = new growing_storage;
-        void* block = std::malloc(capacity == 0 ? 1 : capacity);
+        std::size_t got = 0;
+        void* block = block_cache::instance().take(capacity, got);
+        if (!block) {
+            got = capacity == 0 ? 1 : capacity;
+            block = std::malloc(got);
+        }
         if (!block) {
             delete s;
             throw std::bad_alloc();
@@ -34,9 +98,10 @@ struct growing_storage : byte_storage {
         s->data = static_cast<const std::uint8_t*>(block);
         s->size = 0;
         s->capacity = capacity;
+        s->block_size = got;
         s->release = [](byte_storage* self) noexcept {
             auto* g = static_cast<growing_storage*>(self);
-            std::free(g->mutable_data());
+            block_cache::instance().give(g->mutable_data(), g->block_size);
             delete g;
         };
         return s;
@@ -44,9 +109,12 @@ struct growing_storage : byte_storage {
 
     // Only while unshared.
     void grow(std::size_t new_capacity) {
-        void* block = std::realloc(mutable_data(), new_capacity);
-        if (!block) throw std::bad_alloc();
-        data = static_cast<const std::uint8_t*>(block);
+        if (new_capacity > block_size) {
+            void* block = std::realloc(mutable_data(), new_capacity);
+            if (!block) throw std::bad_alloc();
+            data = static_cast<const std::uint8_t*>(block);
+            block_size = new_capacity;
+        }
         capacity = new_capacity;
     }
 };
@@ -452,6 +520,34 @@ result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, s
 // ---------------------------------------------------------------------------------------------
 // packet_writer
 
+namespace detail {
+
+struct message_storage {
+    std::vector<std::uint8_t> body;     // the encoded terms, large binaries left out
+    std::vector<term> binaries;         // large binaries spliced in by reference, kept alive here
+    std::vector<byte_span> slices;      // the body slices of every packet, in packet order
+    byte_span single;                   // the one slice of an unfragmented message without binaries
+    std::vector<std::uint8_t> heads;    // continuation heads
+    std::vector<std::uint8_t> first_head;
+    std::vector<atom> atoms;            // ATOM_CACHE_REF i in the body means atoms[i]
+    std::size_t first_body_size = 0;
+    std::uint64_t sequence_id = 0;
+    std::uint64_t count = 1;  // packets
+    bool sealed = false;
+};
+
+}  // namespace detail
+
+void outgoing_packet::append_to(std::vector<std::uint8_t>& out) const {
+    out.insert(out.end(), head.begin(), head.end());
+    for (const byte_span& b : body)
+        out.insert(out.end(), b.begin(), b.end());
+}
+
+bool outgoing_message::sealed() const noexcept {
+    return !storage || storage->sealed;
+}
+
 std::size_t outgoing_message::size() const noexcept {
     std::size_t n = 0;
     for (const auto& p : packets)
@@ -462,25 +558,20 @@ std::size_t outgoing_message::size() const noexcept {
 std::vector<std::uint8_t> outgoing_message::to_bytes() const {
     std::vector<std::uint8_t> out;
     out.reserve(size());
-    for (const auto& p : packets) {
-        out.insert(out.end(), p.head.begin(), p.head.end());
-        out.insert(out.end(), p.body.begin(), p.body.end());
-    }
+    for (const auto& p : packets)
+        p.append_to(out);
     return out;
 }
 
-packet_writer::packet_writer(std::uint64_t negotiated_flags, std::size_t fragment_size)
+packet_writer::packet_writer(std::uint64_t negotiated_flags, std::size_t fragment_size, std::size_t zero_copy_min)
     : flags_(negotiated_flags),
       header_mode_(uses_dist_header(negotiated_flags)),
       fragments_((negotiated_flags & dflag::fragments) != 0),
-      fragment_size_(fragment_size == 0 ? 1 : fragment_size) {}
+      atom_cache_((negotiated_flags & dflag::dist_hdr_atom_cache) != 0),
+      fragment_size_(fragment_size == 0 ? 1 : fragment_size),
+      zero_copy_min_(zero_copy_min == 0 ? 1 : zero_copy_min) {}
 
 namespace {
-
-struct message_storage {
-    std::vector<std::uint8_t> body;
-    std::vector<std::uint8_t> heads;
-};
 
 void put_u64(std::vector<std::uint8_t>& v, std::uint64_t x) {
     for (int shift = 56; shift >= 0; shift -= 8)
@@ -491,19 +582,68 @@ void put_u32(std::vector<std::uint8_t>& v, std::uint64_t x) {
         v.push_back(static_cast<std::uint8_t>(x >> shift));
 }
 
+// The distinct atoms of one message in order of first use: the message's header refs.
+class atom_collector final : public etf::atom_ref_sink {
+public:
+    explicit atom_collector(std::vector<atom>& atoms) : atoms_(atoms) {}
+    int ref_for(atom a) override {
+        std::size_t h = (a.index() * 0x9E3779B1u) >> (32 - table_bits);
+        for (;;) {
+            std::uint16_t e = table_[h];
+            if (e == 0) {
+                if (atoms_.size() == max_refs) return -1;  // the header holds 255: the rest go inline
+                atoms_.push_back(a);
+                table_[h] = static_cast<std::uint16_t>(atoms_.size());
+                return static_cast<int>(atoms_.size() - 1);
+            }
+            if (atoms_[e - 1] == a) return e - 1;
+            h = (h + 1) & (table_size - 1);
+        }
+    }
+
+private:
+    static constexpr std::size_t max_refs = 255;
+    static constexpr unsigned table_bits = 9;  // twice max_refs: probes stay short
+    static constexpr std::size_t table_size = std::size_t{1} << table_bits;
+    std::vector<atom>& atoms_;
+    std::array<std::uint16_t, table_size> table_{};
+};
+
+class binary_collector final : public etf::binary_ref_sink {
+public:
+    binary_collector(std::size_t min_bytes, std::vector<term>& binaries)
+        : etf::binary_ref_sink(min_bytes), binaries_(binaries) {}
+    void external(const term& bitstring, std::size_t at) override {
+        binaries_.push_back(bitstring);
+        positions.push_back(at);
+        bytes += bitstring.bytes().size();
+    }
+    std::vector<std::size_t> positions;
+    std::size_t bytes = 0;
+
+private:
+    std::vector<term>& binaries_;
+};
+
 }  // namespace
 
-result<outgoing_message, packet_error> packet_writer::encode(const term& control, const term* payload,
-                                                             std::uint64_t sequence_id) const {
+result<outgoing_message, packet_error> packet_writer::prepare(const term& control, const term* payload,
+                                                              std::uint64_t sequence_id) const {
+    auto storage = std::make_shared<detail::message_storage>();
+    detail::message_storage& st = *storage;
+    atom_collector atoms(st.atoms);
+    binary_collector binaries(zero_copy_min_, st.binaries);
     etf::encode_options eo;
     eo.minor_version = 2;  // atoms always UTF-8, as distribution requires
+    eo.external_binaries = &binaries;
+    if (atom_cache_) eo.atom_refs = &atoms;
     byte_writer w;
     if (header_mode_) {
         etf::encode_body(control, w, eo);
     } else {
         etf::encode(control, w, eo);
     }
-    std::size_t control_size = w.size();
+    std::size_t control_size = w.size() + binaries.bytes;
     if (payload) {
         if (header_mode_) {
             etf::encode_body(*payload, w, eo);
@@ -511,7 +651,7 @@ result<outgoing_message, packet_error> packet_writer::encode(const term& control
             etf::encode(*payload, w, eo);
         }
     }
-    std::size_t total = w.size();
+    std::size_t total = w.size() + binaries.bytes;
 
     // Cut: the first fragment holds the whole control term and fills up to fragment_size.
     std::size_t first_len = total;
@@ -524,8 +664,10 @@ result<outgoing_message, packet_error> packet_writer::encode(const term& control
     if (count > 1 && sequence_id == 0) {
         return fail(packet_errc::bad_header, "sequence id 0 cannot identify a fragmented message");
     }
+    // Head sizes without the length prefix; the atom cache header comes on top of the first.
     constexpr std::size_t single_head_pass = 1, single_head_hdr = 3, first_head = 19, cont_head = 18;
     std::size_t first_head_len = count > 1 ? first_head : (header_mode_ ? single_head_hdr : single_head_pass);
+    if (atom_cache_) first_head_len += 1 + 128 + 255 * (3 + 1020);  // the largest atom cache header
     std::size_t largest = count == 1 ? first_head_len + total
                                      : std::max(first_head + first_len,
                                                 cont_head + std::min(fragment_size_, total - first_len));
@@ -535,57 +677,153 @@ result<outgoing_message, packet_error> packet_writer::encode(const term& control
             fmt::format("a packet of {} bytes exceeds the 32-bit length of the packet framing", largest));
     }
 
-    auto storage = std::make_shared<message_storage>();
-    storage->body = w.take();
-    std::vector<std::uint8_t>& heads = storage->heads;
-    heads.reserve(4 + first_head_len + (count - 1) * (4 + cont_head));
+    st.body = w.take();
+    st.sequence_id = sequence_id;
+    st.count = count;
+    st.first_body_size = first_len;
 
-    struct cut {
-        std::size_t head_at, head_len, body_at, body_len;
-    };
-    std::vector<cut> cuts;
-    cuts.reserve(count);
-    if (count == 1) {
-        put_u32(heads, first_head_len + total);
-        if (header_mode_) {
-            heads.push_back(etf::version_magic);
-            heads.push_back(dist_header);
-            heads.push_back(0);  // no atom cache refs: atoms inline
-        } else {
-            heads.push_back(pass_through);
-        }
-        cuts.push_back({0, heads.size(), 0, total});
+    outgoing_message out;
+    out.packets.resize(count);
+    std::shared_ptr<const void> keep_alive = storage;
+    for (auto& p : out.packets) p.keep_alive = keep_alive;
+
+    // Body slices of each packet, in order.
+    if (binaries.positions.empty() && count == 1) {
+        st.single = byte_span(st.body.data(), st.body.size());
+        out.packets[0].body = std::span<const byte_span>(&st.single, total == 0 ? 0 : 1);
+        out.packets[0].body_size = total;
     } else {
-        put_u32(heads, first_head + first_len);
-        heads.push_back(etf::version_magic);
-        heads.push_back(dist_frag_header);
-        put_u64(heads, sequence_id);
-        put_u64(heads, count);
-        heads.push_back(0);
-        cuts.push_back({0, heads.size(), 0, first_len});
-        std::size_t at = first_len;
-        for (std::uint64_t id = count - 1; id >= 1; --id) {
-            std::size_t len = std::min(fragment_size_, total - at);
-            std::size_t head_at = heads.size();
-            put_u32(heads, cont_head + len);
+        // The whole body as pieces: encoded bytes and spliced binaries, alternating.
+        std::vector<byte_span> pieces;
+        pieces.reserve(2 * binaries.positions.size() + 1);
+        std::size_t prev = 0;
+        for (std::size_t i = 0; i < binaries.positions.size(); ++i) {
+            std::size_t at = binaries.positions[i];
+            if (at > prev) pieces.emplace_back(st.body.data() + prev, at - prev);
+            pieces.push_back(st.binaries[i].bytes());
+            prev = at;
+        }
+        if (st.body.size() > prev) pieces.emplace_back(st.body.data() + prev, st.body.size() - prev);
+
+        std::vector<std::pair<std::size_t, std::size_t>> ranges;  // per packet: first slice, count
+        ranges.reserve(count);
+        st.slices.reserve(pieces.size() + 2 * count);
+        std::size_t piece = 0, offset = 0;  // cursor in pieces
+        std::size_t at = 0;
+        for (std::uint64_t k = 0; k < count; ++k) {
+            std::size_t len = k == 0 ? first_len : std::min(fragment_size_, total - at);
+            std::size_t first_slice = st.slices.size();
+            std::size_t left = len;
+            while (left > 0) {
+                const byte_span& pc = pieces[piece];
+                std::size_t take = std::min(left, pc.size() - offset);
+                st.slices.push_back(pc.subspan(offset, take));
+                left -= take;
+                offset += take;
+                if (offset == pc.size()) {
+                    ++piece;
+                    offset = 0;
+                }
+            }
+            ranges.emplace_back(first_slice, st.slices.size() - first_slice);
+            out.packets[k].body_size = len;
+            at += len;
+        }
+        for (std::uint64_t k = 0; k < count; ++k)
+            out.packets[k].body = std::span<const byte_span>(st.slices.data() + ranges[k].first, ranges[k].second);
+    }
+
+    // Continuation heads (the first one is written by seal).
+    if (count > 1) {
+        std::vector<std::uint8_t>& heads = st.heads;
+        heads.reserve((count - 1) * (4 + cont_head));
+        for (std::uint64_t k = 1; k < count; ++k) {
+            put_u32(heads, cont_head + out.packets[k].body_size);
             heads.push_back(etf::version_magic);
             heads.push_back(dist_frag_cont);
             put_u64(heads, sequence_id);
-            put_u64(heads, id);
-            cuts.push_back({head_at, heads.size() - head_at, at, len});
-            at += len;
+            put_u64(heads, count - k);
+        }
+        for (std::uint64_t k = 1; k < count; ++k)
+            out.packets[k].head = byte_span(heads.data() + (k - 1) * (4 + cont_head), 4 + cont_head);
+    }
+    out.storage = std::move(storage);
+    // Without cached atoms the head does not depend on the cache: seal now, on this thread.
+    if (st.atoms.empty()) write_first_head(out, nullptr);
+    return out;
+}
+
+void packet_writer::seal(outgoing_message& m) {
+    write_first_head(m, &sent_);
+}
+
+// cache: the peer's view of the atom cache, updated; null only for messages without atom refs.
+void packet_writer::write_first_head(outgoing_message& m, std::array<std::uint32_t, cache_slots>* cache) const {
+    detail::message_storage* st = m.storage.get();
+    if (!st || st->sealed) return;
+    std::vector<std::uint8_t>& h = st->first_head;
+    std::size_t n = st->atoms.size();
+    h.reserve(4 + 19 + 1 + n / 2 + 1 + n * 8);
+    put_u32(h, 0);  // patched below
+    if (!header_mode_) {
+        h.push_back(pass_through);
+    } else {
+        h.push_back(etf::version_magic);
+        if (st->count > 1) {
+            h.push_back(dist_frag_header);
+            put_u64(h, st->sequence_id);
+            put_u64(h, st->count);
+        } else {
+            h.push_back(dist_header);
+        }
+        h.push_back(static_cast<std::uint8_t>(n));
+        if (n > 0) {
+            // Which refs are new to the peer; updating the cache ref by ref, as the peer will.
+            // Only prepare() with the atom cache on makes refs, and then n < 256.
+            std::array<bool, 256> fresh{};
+            bool long_atoms = false;
+            for (std::size_t i = 0; i < n; ++i) {
+                atom a = st->atoms[i];
+                std::size_t slot = a.index() % cache_slots;
+                fresh[i] = (*cache)[slot] != a.index() + 1;
+                if (fresh[i]) {
+                    (*cache)[slot] = a.index() + 1;
+                    if (a.name().size() > 255) long_atoms = true;
+                }
+            }
+            std::size_t flags_at = h.size();
+            h.resize(h.size() + n / 2 + 1, 0);
+            auto set_nibble = [&](std::size_t i, unsigned v) {
+                h[flags_at + i / 2] |= static_cast<std::uint8_t>(v << ((i & 1) * 4));
+            };
+            for (std::size_t i = 0; i < n; ++i) {
+                std::size_t slot = st->atoms[i].index() % cache_slots;
+                set_nibble(i, (fresh[i] ? 8u : 0u) | static_cast<unsigned>(slot >> 8));
+            }
+            set_nibble(n, long_atoms ? 1u : 0u);
+            for (std::size_t i = 0; i < n; ++i) {
+                atom a = st->atoms[i];
+                h.push_back(static_cast<std::uint8_t>((a.index() % cache_slots) & 0xFF));
+                if (!fresh[i]) continue;
+                std::string_view name = a.name();
+                if (long_atoms) h.push_back(static_cast<std::uint8_t>(name.size() >> 8));
+                h.push_back(static_cast<std::uint8_t>(name.size()));
+                h.insert(h.end(), name.begin(), name.end());
+            }
         }
     }
+    std::size_t length = h.size() - 4 + st->first_body_size;
+    for (int i = 0; i < 4; ++i)
+        h[i] = static_cast<std::uint8_t>(length >> (24 - 8 * i));
+    m.packets[0].head = byte_span(h.data(), h.size());
+    st->sealed = true;
+}
 
-    outgoing_message out;
-    out.packets.reserve(cuts.size());
-    std::shared_ptr<const void> keep_alive = storage;
-    for (const cut& c : cuts) {
-        out.packets.push_back(outgoing_packet{byte_span(heads.data() + c.head_at, c.head_len),
-                                              byte_span(storage->body.data() + c.body_at, c.body_len),
-                                              keep_alive});
-    }
-    return out;
+result<outgoing_message, packet_error> packet_writer::encode(const term& control, const term* payload,
+                                                             std::uint64_t sequence_id) {
+    auto m = prepare(control, payload, sequence_id);
+    if (m) seal(*m);
+    return m;
 }
 
 }  // namespace nodus::dist

@@ -268,6 +268,10 @@ private:
                     out_.tag_u32(bit_binary_ext, static_cast<std::uint32_t>(b.size()));
                     out_.u8(static_cast<std::uint8_t>(rem));
                 }
+                if (o_.external_binaries && b.size() >= o_.external_binaries->min_bytes() && !b.empty()) {
+                    o_.external_binaries->external(t, out_.pos());
+                    return;
+                }
                 out_.bytes(b.data(), b.size());
                 return;
             }
@@ -340,7 +344,9 @@ void encode(const term& t, byte_writer& out, const encode_options& opts) {
         return;
     }
     byte_writer body;
-    encode_body(t, body, opts);
+    encode_options plain = opts;
+    plain.external_binaries = nullptr;  // a compressed body must hold every byte
+    encode_body(t, body, plain);
     uLongf zlen = compressBound(static_cast<uLong>(body.size()));
     std::vector<std::uint8_t> z(zlen);
     int level = opts.compression > 9 ? 9 : opts.compression;

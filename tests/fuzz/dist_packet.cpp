@@ -23,8 +23,9 @@ void round_trip(std::uint64_t flags, const dist_message& m) {
     if (!out) __builtin_trap();
     std::optional<dist_message> back;
     for (const outgoing_packet& p : out->packets) {
-        std::vector<std::uint8_t> bytes(p.head.begin() + 4, p.head.end());
-        bytes.insert(bytes.end(), p.body.begin(), p.body.end());
+        std::vector<std::uint8_t> bytes;
+        p.append_to(bytes);
+        bytes.erase(bytes.begin(), bytes.begin() + 4);
         auto r = reader.feed(bytes);
         if (!r || back) __builtin_trap();
         if (*r) back = std::move(**r);

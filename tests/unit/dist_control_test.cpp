@@ -122,8 +122,9 @@ TEST(dist_control, every_message_round_trips_through_the_packet_layer) {
             ASSERT_TRUE(out.has_value()) << out.error().message;
             std::optional<dist_message> got;
             for (const outgoing_packet& p : out->packets) {
-                std::vector<std::uint8_t> bytes(p.head.begin() + 4, p.head.end());
-                bytes.insert(bytes.end(), p.body.begin(), p.body.end());
+                std::vector<std::uint8_t> bytes;
+                p.append_to(bytes);
+                bytes.erase(bytes.begin(), bytes.begin() + 4);
                 auto r = reader.feed(bytes);
                 ASSERT_TRUE(r.has_value()) << r.error().message;
                 ASSERT_FALSE(got.has_value());

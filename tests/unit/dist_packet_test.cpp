@@ -90,8 +90,9 @@ std::vector<bytes> payloads(const outgoing_message& m) {
         EXPECT_GE(p.head.size(), 5u);
         std::uint32_t len = byte_reader::get32(p.head.data());
         EXPECT_EQ(len, p.size() - 4);
-        bytes b(p.head.begin() + 4, p.head.end());
-        b.insert(b.end(), p.body.begin(), p.body.end());
+        bytes b;
+        p.append_to(b);
+        b.erase(b.begin(), b.begin() + 4);
         out.push_back(std::move(b));
     }
     return out;
@@ -576,7 +577,8 @@ TEST(dist_packet, writer_forms) {
         ASSERT_EQ(m->packets.size(), 1u);
         EXPECT_EQ(m->packets[0].head.size(), 5u);
     }
-    for (std::uint64_t flags : {hdr, frag, hdr | frag}) {
+    // Without DIST_HDR_ATOM_CACHE the header has no refs and atoms are inline.
+    for (std::uint64_t flags : {frag}) {
         auto m = packet_writer(flags).encode(control, nullptr, 1);
         ASSERT_TRUE(m.has_value());
         bytes b = cat({{0, 0, 0, 0}, {131, 68, 0}, body_of(control)});
@@ -587,6 +589,7 @@ TEST(dist_packet, writer_forms) {
 }
 
 TEST(dist_packet, writer_fragments_only_above_the_fragment_size) {
+    // Without the atom cache (FRAGMENTS only), so that sizes are those of inline atoms.
     const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
     const std::size_t control_size = body_of(control).size();
     for (std::size_t payload_size : {std::size_t{0}, std::size_t{1}, std::size_t{100}}) {
@@ -594,7 +597,7 @@ TEST(dist_packet, writer_fragments_only_above_the_fragment_size) {
         const term payload = binary(std::string(payload_size, 'x'));
         const std::size_t total = control_size + 5 + payload_size;
         for (std::size_t fs : {total - 1, total, total + 1}) {
-            auto m = packet_writer(hdr | frag, fs).encode(control, &payload, 5);
+            auto m = packet_writer(frag, fs).encode(control, &payload, 5);
             ASSERT_TRUE(m.has_value());
             EXPECT_EQ(m->packets.size(), fs < total ? 2u : 1u) << "payload " << payload_size << " fs " << fs;
         }
@@ -604,21 +607,21 @@ TEST(dist_packet, writer_fragments_only_above_the_fragment_size) {
         EXPECT_EQ(one->packets.size(), 1u);
     }
     // The first fragment holds the whole control term even when it is bigger than a fragment.
-    auto m = packet_writer(hdr | frag, 4).encode(control, nullptr, 5);
+    auto m = packet_writer(frag, 4).encode(control, nullptr, 5);
     ASSERT_TRUE(m.has_value());
     EXPECT_EQ(m->packets.size(), 1u);
     const term payload = binary(std::string(10, 'x'));
-    m = packet_writer(hdr | frag, 4).encode(control, &payload, 5);
+    m = packet_writer(frag, 4).encode(control, &payload, 5);
     ASSERT_TRUE(m.has_value());
     ASSERT_EQ(m->packets.size(), 1u + (15 + 3) / 4);
-    EXPECT_EQ(m->packets[0].body.size(), control_size);
+    EXPECT_EQ(m->packets[0].body_size, control_size);
     for (std::size_t i = 1; i + 1 < m->packets.size(); ++i)
-        EXPECT_EQ(m->packets[i].body.size(), 4u);
+        EXPECT_EQ(m->packets[i].body_size, 4u);
     // Sequence id 0 cannot identify a fragmented message.
-    auto zero = packet_writer(hdr | frag, 4).encode(control, &payload, 0);
+    auto zero = packet_writer(frag, 4).encode(control, &payload, 0);
     ASSERT_FALSE(zero.has_value());
     EXPECT_EQ(zero.error().code, packet_errc::bad_header);
-    EXPECT_TRUE(packet_writer(hdr | frag, 4).encode(control, nullptr, 0).has_value());
+    EXPECT_TRUE(packet_writer(frag, 4).encode(control, nullptr, 0).has_value());
 }
 
 namespace {
@@ -632,12 +635,17 @@ void writer_round_trip(std::uint64_t flags, const term& control, const term& pay
     auto m = w.encode(control, &payload, seq);
     ASSERT_TRUE(m.has_value()) << m.error().message;
     std::vector<bytes> ps = payloads(*m);
+    // Sizes are known for inline atoms; with the atom cache the terms are shorter.
+    const bool sizes_known = (flags & hdr) == 0;
     const std::size_t control_size = body_of(control).size();
     const std::size_t total = control_size + body_of(payload).size();
-    const bool fragmented = (flags & frag) && total > fragment_size;
+    const bool fragmented = sizes_known ? (flags & frag) && total > fragment_size : ps.size() > 1;
     const std::size_t first_len = std::max(control_size, fragment_size);
     ASSERT_EQ(ps.size() > 1, fragmented);
-    if (fragmented) {
+    if (!(flags & frag)) {
+        EXPECT_EQ(ps.size(), 1u);
+    }
+    if (fragmented && sizes_known) {
         EXPECT_EQ(ps.size(), 1 + (total - first_len + fragment_size - 1) / fragment_size);
     }
     std::optional<dist_message> got;
@@ -646,7 +654,13 @@ void writer_round_trip(std::uint64_t flags, const term& control, const term& pay
         if (!uses_dist_header(flags)) {
             EXPECT_EQ(p[0], 112);
         } else if (!fragmented) {
-            EXPECT_EQ(bytes(p.begin(), p.begin() + 3), (bytes{131, 68, 0}));
+            EXPECT_EQ(bytes(p.begin(), p.begin() + 2), (bytes{131, 68}));
+            // With the atom cache the control term's atoms are header refs; else inline.
+            if (flags & hdr) {
+                EXPECT_GT(p[2], 0);
+            } else {
+                EXPECT_EQ(p[2], 0);
+            }
         } else {
             byte_reader h(p);
             std::uint8_t magic, kind;
@@ -656,7 +670,7 @@ void writer_round_trip(std::uint64_t flags, const term& control, const term& pay
             EXPECT_EQ(kind, i == 0 ? 69 : 70);
             EXPECT_EQ(s, seq);
             EXPECT_EQ(id, ps.size() - i);
-            if (i + 1 < ps.size()) {
+            if (i + 1 < ps.size() && (sizes_known || i > 0)) {
                 EXPECT_EQ(p.size() - (i == 0 ? 19 : 18), i == 0 ? first_len : fragment_size);
             }
         }
@@ -700,9 +714,12 @@ TEST(dist_packet, writer_fragments_of_two_messages_interleave) {
     packet_reader r(otp25_default);
     const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
     const term p1 = binary(std::string(5000, 'a')), p2 = binary(std::string(3500, 'b'));
-    auto m1 = w.encode(control, &p1, 1);
-    auto m2 = w.encode(control, &p2, 2);
+    // Sealed in the order their first packets go out (m2's first), as a connection does.
+    auto m1 = w.prepare(control, &p1, 1);
+    auto m2 = w.prepare(control, &p2, 2);
     ASSERT_TRUE(m1 && m2);
+    w.seal(*m2);
+    w.seal(*m1);
     auto a = payloads(*m1), b = payloads(*m2);
     std::vector<term> got;
     for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
@@ -720,4 +737,144 @@ TEST(dist_packet, writer_fragments_of_two_messages_interleave) {
     outgoing_packet last = m1->packets.back();
     m1 = packet_writer(0).encode(control, nullptr, 1);
     EXPECT_EQ(byte_reader::get32(last.head.data()), last.size() - 4);
+}
+
+// ---- the sending atom cache (etf.md §3) ----
+
+namespace {
+
+std::size_t occurrences(const bytes& haystack, std::string_view needle) {
+    std::size_t n = 0;
+    auto it = haystack.begin();
+    for (;;) {
+        it = std::search(it, haystack.end(), needle.begin(), needle.end());
+        if (it == haystack.end()) return n;
+        ++n;
+        ++it;
+    }
+}
+
+dist_message feed_all(packet_reader& r, const outgoing_message& m) {
+    std::optional<dist_message> got;
+    for (const bytes& p : payloads(m)) {
+        auto f = r.feed(p);
+        EXPECT_TRUE(f.has_value()) << f.error().message;
+        if (!f) return {};
+        if (*f) got = std::move(**f);
+    }
+    EXPECT_TRUE(got.has_value());
+    return got ? *got : dist_message{};
+}
+
+}  // namespace
+
+TEST(dist_packet, atom_cache_sends_each_atom_text_once_then_old_refs) {
+    packet_writer w(otp25_default);
+    packet_reader r(otp25_default);
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("cached_sink_name"));
+    const term payload = tuple(atom("cached_payload_atom"), atom("cached_payload_atom"), term(1));
+    auto m1 = w.encode(control, &payload, 1);
+    auto m2 = w.encode(control, &payload, 2);
+    ASSERT_TRUE(m1 && m2);
+    bytes b1 = m1->to_bytes(), b2 = m2->to_bytes();
+    EXPECT_EQ(occurrences(b1, "cached_sink_name"), 1u);
+    EXPECT_EQ(occurrences(b1, "cached_payload_atom"), 1u);  // one ref, used twice in the body
+    EXPECT_EQ(occurrences(b2, "cached_sink_name"), 0u);
+    EXPECT_EQ(occurrences(b2, "cached_payload_atom"), 0u);
+    EXPECT_LT(b2.size(), b1.size());
+    // Header of the second: 131, 68, N refs, all old (no NewCacheEntryFlag in any nibble).
+    bytes p2 = payloads(*m2)[0];
+    ASSERT_GE(p2.size(), 3u);
+    std::size_t n = p2[2];
+    ASSERT_EQ(n, 4u);  // a@vm, '', cached_sink_name, cached_payload_atom
+    for (std::size_t i = 0; i < n; ++i)
+        EXPECT_EQ((p2[3 + i / 2] >> ((i & 1) * 4)) & 8, 0) << "ref " << i;
+    for (const auto& m : {&*m1, &*m2}) {
+        dist_message got = feed_all(r, *m);
+        EXPECT_TRUE(got.control == control);
+        EXPECT_TRUE(got.payload == std::optional<term>(payload));
+    }
+    // The reader's cache mirrors the writer's choice of slots.
+    atom sink("cached_sink_name");
+    EXPECT_EQ(r.cached_atom(sink.index() % packet_writer::cache_slots), std::optional<atom>(sink));
+}
+
+TEST(dist_packet, atom_cache_headers_follow_the_order_messages_are_sealed_in) {
+    packet_writer w(otp25_default, 100);
+    packet_reader r(otp25_default);
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sealed_late"));
+    const term small = atom("x"), big = binary(std::string(1000, 'b'));
+    // Prepared in one order (as senders on two threads might), written in the other.
+    auto first = w.prepare(control, &big, 1);
+    auto second = w.prepare(control, &small, 2);
+    ASSERT_TRUE(first && second);
+    EXPECT_FALSE(first->sealed());
+    w.seal(*second);
+    w.seal(*first);
+    w.seal(*first);  // idempotent
+    EXPECT_TRUE(first->sealed() && second->sealed());
+    EXPECT_EQ(occurrences(second->to_bytes(), "sealed_late"), 1u);
+    EXPECT_EQ(occurrences(first->to_bytes(), "sealed_late"), 0u);
+    EXPECT_TRUE(*feed_all(r, *second).payload == small);
+    EXPECT_TRUE(*feed_all(r, *first).payload == big);
+}
+
+TEST(dist_packet, atom_cache_beyond_255_atoms_and_long_atom_texts) {
+    packet_writer w(otp25_default, 1000);
+    packet_reader r(otp25_default);
+    std::vector<term> atoms;
+    for (int i = 0; i < 300; ++i)
+        atoms.push_back(atom("many_atoms_" + std::to_string(i)));
+    std::string long_text;
+    for (int i = 0; i < 200; ++i)
+        long_text += "\xC3\xA9";  // 200 x 'é': 400 bytes of UTF-8
+    atoms.push_back(atom(long_text));
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
+    const term payload = make_list(std::move(atoms));
+    for (int round = 0; round < 2; ++round) {
+        auto m = w.encode(control, &payload, 1 + round);
+        ASSERT_TRUE(m.has_value());
+        bytes p0 = payloads(*m)[0];
+        EXPECT_EQ(p0[1], 69);       // fragmented
+        EXPECT_EQ(p0[18], 255);     // the header holds 255 refs; later atoms go inline
+        dist_message got = feed_all(r, *m);
+        EXPECT_TRUE(got.payload == std::optional<term>(payload)) << "round " << round;
+    }
+}
+
+// ---- zero-copy binaries ----
+
+TEST(dist_packet, large_binaries_go_out_from_their_own_memory) {
+    std::string big(200 * 1024, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>(i * 2654435761u >> 24);
+    const term b1 = binary(big), b2 = binary(big.substr(7, 20000));
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
+    const term payload = tuple(atom("two"), b1, list({term(1), b2}), binary(std::string(100, 's')));
+    for (std::uint64_t flags : {std::uint64_t{0}, frag, otp25_default}) {
+        for (std::size_t fs : {std::size_t{7}, std::size_t{4096}, default_fragment_size}) {
+            SCOPED_TRACE("flags " + std::to_string(flags) + " fragment " + std::to_string(fs));
+            packet_writer w(flags, fs);
+            packet_reader r(flags);
+            auto m = w.encode(control, &payload, 3);
+            ASSERT_TRUE(m.has_value());
+            // Some slice points into each large binary's own bytes.
+            bool in_b1 = false, in_b2 = false;
+            for (const outgoing_packet& p : m->packets) {
+                std::size_t sum = 0;
+                for (const byte_span& s : p.body) {
+                    sum += s.size();
+                    auto inside = [&](const term& b) {
+                        return s.data() >= b.bytes().data() && s.data() < b.bytes().data() + b.bytes().size();
+                    };
+                    in_b1 |= inside(b1);
+                    in_b2 |= inside(b2);
+                }
+                EXPECT_EQ(sum, p.body_size);
+            }
+            EXPECT_TRUE(in_b1 && in_b2);
+            dist_message got = feed_all(r, *m);
+            EXPECT_TRUE(got.payload == std::optional<term>(payload));
+        }
+    }
 }

@@ -146,62 +146,94 @@ private:
 
 // ---- send side ----
 
-// One packet of an outgoing message, ready for gather I/O: write head, then body. head is the
-// 4-byte length prefix and the packet's header bytes; body is a slice of the encoded terms.
-// Both live in storage that keep_alive owns (shared by the packets of one message), so packets
-// may be queued separately and other messages sent between the fragments of a big one.
+namespace detail {
+struct message_storage;
+}
+
+// One packet of an outgoing message, ready for gather I/O: write head, then the body slices.
+// head is the 4-byte length prefix and the packet's header bytes; the body slices are pieces of
+// the encoded terms and, for large binaries, the binaries' own bytes (never copied). All of it
+// lives in storage that keep_alive owns (shared by the packets of one message), so packets may be
+// queued separately and other messages sent between the fragments of a big one.
 struct outgoing_packet {
     byte_span head;
-    byte_span body;
+    std::span<const byte_span> body;
+    std::size_t body_size = 0;
     std::shared_ptr<const void> keep_alive;
-    std::size_t size() const noexcept { return head.size() + body.size(); }
+    std::size_t size() const noexcept { return head.size() + body_size; }
+    // head and body concatenated.
+    void append_to(std::vector<std::uint8_t>& out) const;
 };
 
+// States: unsealed (prepared; with a sending atom cache the first packet's head is still empty,
+// because which atoms the peer already has depends on what went out before) -> sealed
+// (packet_writer::seal wrote the head, in wire order). Messages without cached atoms are
+// sealed when prepared.
 struct outgoing_message {
     std::vector<outgoing_packet> packets;  // one, or the fragments in order
-    // Bytes on the wire, length prefixes included.
+    std::shared_ptr<detail::message_storage> storage;
+    bool sealed() const noexcept;
+    // Bytes on the wire, length prefixes included (sealed messages).
     std::size_t size() const noexcept;
-    // All packets concatenated (tests, simple writers).
+    // All packets concatenated (tests, simple writers; sealed messages).
     std::vector<std::uint8_t> to_bytes() const;
 };
 
 inline constexpr std::size_t default_fragment_size = 64 * 1024;  // OTP's ERTS_DIST_FRAGMENT_SIZE
+// Binaries at least this large go out from their own memory (gather I/O), not copied.
+inline constexpr std::size_t default_zero_copy_min = 16 * 1024;
 
-// Send side, one per connection. Encodes each message once: the terms go into one buffer
-// (atoms in UTF-8, inline) and the packets slice it.
+// Send side, one per connection. Encodes each message once: the terms go into one buffer and the
+// packets slice it; large binaries are spliced in by reference.
 //   - neither DIST_HDR_ATOM_CACHE nor FRAGMENTS: 112, 131 Control, [131 Payload]
-//   - otherwise: 131, 68, 0 (no atom cache refs), Control, [Payload]
-//   - FRAGMENTS and more than fragment_size bytes of terms: 131, 69, Seq, N, 0, Control,
-//     start of Payload, then 131, 70, Seq, N-1 ... 1 with the rest, fragment_size bytes each
-//     (the first fragment always holds the whole control term).
-// Stateless today. A sending-side atom cache would live here: an etf::atom_ref_sink passed to the
-// term encoder collects the atoms of a message, and the head of its first packet grows the cache
-// header (heads are separate from the body for that reason).
+//   - otherwise: 131, 68, AtomCacheHeader, Control, [Payload]
+//   - FRAGMENTS and more than fragment_size bytes of terms: 131, 69, Seq, N, AtomCacheHeader,
+//     Control, start of Payload, then 131, 70, Seq, N-1 ... 1 with the rest, fragment_size
+//     bytes each (the first fragment always holds the whole control term).
+// With DIST_HDR_ATOM_CACHE, atoms in the terms are ATOM_CACHE_REFs to the message's header, and
+// the header sends an atom's text only the first time (etf.md §3): the writer keeps the peer's
+// view of the cache (2048 slots, an atom in slot index % 2048). prepare() is const and may run
+// on any thread; seal() updates that view and must be called once per message, in the order the
+// messages go on the wire (the connection does it as it writes).
 class packet_writer {
 public:
-    explicit packet_writer(std::uint64_t negotiated_flags, std::size_t fragment_size = default_fragment_size);
+    explicit packet_writer(std::uint64_t negotiated_flags, std::size_t fragment_size = default_fragment_size,
+                           std::size_t zero_copy_min = default_zero_copy_min);
 
     // sequence_id identifies a fragmented message on the connection (only used when the message
     // is fragmented; must then be non-zero, which OTP requires too). Fragmented messages of one
     // sending process must not overlap; a per-connection counter starting at 1 satisfies that.
     // Errors: too_large when an unfragmented packet would exceed the 32-bit length; bad_header
     // for sequence_id 0 on a message that needs fragments.
+    result<outgoing_message, packet_error> prepare(const term& control, const term* payload,
+                                                   std::uint64_t sequence_id) const;
+    // Writes the first packet's head (atom cache header included). Idempotent.
+    void seal(outgoing_message& m);
+
+    // prepare + seal: for callers that write each message as soon as it is made.
     result<outgoing_message, packet_error> encode(const term& control, const term* payload,
-                                                  std::uint64_t sequence_id) const;
-    result<outgoing_message, packet_error> encode(const dist_message& m, std::uint64_t sequence_id) const {
+                                                  std::uint64_t sequence_id);
+    result<outgoing_message, packet_error> encode(const dist_message& m, std::uint64_t sequence_id) {
         return encode(m.control, m.payload ? &*m.payload : nullptr, sequence_id);
     }
 
     std::uint64_t flags() const noexcept { return flags_; }
     bool header_mode() const noexcept { return header_mode_; }
     bool fragments() const noexcept { return fragments_; }
+    bool atom_cache() const noexcept { return atom_cache_; }
     std::size_t fragment_size() const noexcept { return fragment_size_; }
+    static constexpr std::size_t cache_slots = 8 * 256;
 
 private:
+    void write_first_head(outgoing_message& m, std::array<std::uint32_t, cache_slots>* cache) const;
+
     std::uint64_t flags_;
     bool header_mode_;
     bool fragments_;
+    bool atom_cache_;
     std::size_t fragment_size_;
+    std::size_t zero_copy_min_;
+    std::array<std::uint32_t, cache_slots> sent_{};  // what the peer holds: atom index + 1; 0 = empty
 };
 
 }  // namespace nodus::dist

@@ -114,6 +114,24 @@ protected:
     ~atom_ref_sink() = default;
 };
 
+// Binaries the encoder leaves out of its output (zero-copy sends): for a binary of at least
+// min_bytes it writes the tag and size, then reports the binary and the output position where its
+// bytes belong, and writes nothing more for it. The caller splices the bytes back in (gather I/O).
+class binary_ref_sink {
+public:
+    explicit binary_ref_sink(std::size_t min_bytes) noexcept : min_bytes_(min_bytes) {}
+    std::size_t min_bytes() const noexcept { return min_bytes_; }
+    // bitstring: the binary term (kept alive by the sink for as long as the output is used);
+    // at: output size when its bytes were due.
+    virtual void external(const term& bitstring, std::size_t at) = 0;
+
+protected:
+    ~binary_ref_sink() = default;
+
+private:
+    std::size_t min_bytes_;
+};
+
 struct encode_options {
     // 0: floats as FLOAT_EXT text; 1: NEW_FLOAT_EXT, Latin-1 atoms as ATOM_EXT (OTP's
     // term_to_binary/1 default); 2: atoms always UTF-8 (what distribution uses).
@@ -122,6 +140,7 @@ struct encode_options {
     // compressed form is used only when it is smaller.
     int compression = -1;
     atom_ref_sink* atom_refs = nullptr;
+    binary_ref_sink* external_binaries = nullptr;
 };
 
 // Appends 131 and the term.
