@@ -257,6 +257,7 @@ void node_impl::accept_next() {
             } else {
                 auto c = new_connection(w, false, atom());
                 ++handshakes;
+                c->counts_as_pending_handshake = true;
                 c->start_incoming(std::move(sock));
             }
             accept_next();
@@ -405,8 +406,14 @@ dist::accept_status node_impl::status_for(const dist::peer_hello& hello,
     return dist::accept_status::ok_simultaneous;
 }
 
+void node_impl::end_pending_handshake(connection& c) {
+    // Once per connection: a connection that lost a simultaneous-connect race reports its
+    // failure and then closes, which reports again.
+    if (c.counts_as_pending_handshake.exchange(false)) --handshakes;
+}
+
 void node_impl::connection_up(const std::shared_ptr<connection>& c) {
-    if (!c->initiator()) --handshakes;
+    end_pending_handshake(*c);
     std::vector<std::pair<term, term>> waiters;
     std::shared_ptr<connection> old;
     bool visible = c->visible();
@@ -430,7 +437,7 @@ void node_impl::connection_up(const std::shared_ptr<connection>& c) {
 }
 
 void node_impl::connection_failed(const std::shared_ptr<connection>& c, atom reason) {
-    if (!c->initiator() && c->peer() == atom()) --handshakes;
+    end_pending_handshake(*c);
     std::vector<remote_signal> failed;
     std::vector<std::pair<term, term>> waiters;
     {

@@ -70,6 +70,9 @@ public:
     unsigned worker() const noexcept { return worker_; }
     // Records links/monitors that cross this connection, so that its loss can be reported.
     void track(const remote_signal& s, bool outgoing);
+    // Set for an accepted connection while it counts in node_impl::handshakes (the cap on
+    // pending handshakes); cleared once, when it goes up or fails.
+    std::atomic<bool> counts_as_pending_handshake{false};
 
 private:
     struct queued {
@@ -168,6 +171,7 @@ public:
     // Connection table (any thread).
     std::shared_ptr<connection> connect(atom peer);  // existing or new outgoing attempt
     void connection_up(const std::shared_ptr<connection>& c);
+    void end_pending_handshake(connection& c);
     void connection_failed(const std::shared_ptr<connection>& c, atom reason);
     void connection_down(const std::shared_ptr<connection>& c, atom reason);
     dist::accept_status status_for(const dist::peer_hello& hello, const std::shared_ptr<connection>& c);

@@ -482,6 +482,11 @@ TEST_F(dist_interop, simultaneous_connects_between_nodus_nodes_leave_one_connect
         // The surviving connection carries traffic.
         atom bn = b->name();
         EXPECT_EQ(in_process(*a, [bn] { return ping_task(bn); }), term("pong"_a));
+        // Both still accept connections: the race's loser once left the cap on pending
+        // handshakes spent (counted down twice), and every later connection was refused.
+        auto c = start_nodus("sc");
+        EXPECT_TRUE(c->connect(a->name(), 10s)) << "round " << round;
+        EXPECT_TRUE(c->connect(b->name(), 10s)) << "round " << round;
     }
 }
 
