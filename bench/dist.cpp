@@ -1033,9 +1033,15 @@ void run_mesh(context& ctx) {
     }
     auto m = medians(all);
     for (long long count : {10LL, 20LL}) {
-        json p = json::object({{"nodes", count}});
-        const sample* e = find_sample(m, "erlang", "mesh", "full_mesh_s", p);
-        const sample* n = find_sample(m, "nodus", "mesh", "full_mesh_s", p);
+        auto with = [count](const sample& s) {
+            const json* p = s.params.find("nodes");
+            return s.bench == "mesh" && p && p->number() == static_cast<double>(count);
+        };
+        const sample *n = nullptr, *e = nullptr;
+        for (const sample& s : m) {
+            if (!with(s)) continue;
+            (s.system == "nodus" ? n : e) = &s;
+        }
         if (n && e) ctx.out.compare(*n, *e, better::lower, true);
         else if (n) ctx.out.emit(*n);
         else if (e) ctx.out.emit(*e);
