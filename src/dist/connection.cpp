@@ -461,9 +461,21 @@ void connection::flush() {
     auto add = [&](queued& q) {
         if (q.next_packet == 0) writer_->seal(q.msg);
         const dist::outgoing_packet& p = q.msg.packets[q.next_packet++];
-        if (!p.head.empty()) iov_.emplace_back(p.head.data(), p.head.size());
+        // A head written in front of its body makes one buffer with it.
+        auto push = [&](byte_span b) {
+            if (b.empty()) return;
+            if (!iov_.empty()) {
+                asio::const_buffer& last = iov_.back();
+                if (static_cast<const std::uint8_t*>(last.data()) + last.size() == b.data()) {
+                    last = asio::const_buffer(last.data(), last.size() + b.size());
+                    return;
+                }
+            }
+            iov_.emplace_back(b.data(), b.size());
+        };
+        push(p.head);
         for (const byte_span& b : p.body)
-            if (!b.empty()) iov_.emplace_back(b.data(), b.size());
+            push(b);
         if (p.keep_alive) in_flight_.push_back(p.keep_alive);
         bytes += p.size();
     };

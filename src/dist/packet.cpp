@@ -522,18 +522,33 @@ result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, s
 
 namespace detail {
 
+// The first packet's head is written in front of the terms when it fits (no allocation, and one
+// contiguous slice for the writer); a head with many new atom texts goes to first_head instead.
+inline constexpr std::size_t head_room = 64;
+inline constexpr std::size_t inline_atoms = 32;
+
 struct message_storage {
-    std::vector<std::uint8_t> body;     // the encoded terms, large binaries left out
+    std::vector<std::uint8_t> body;     // head_room bytes, then the encoded terms (large binaries left out)
     std::vector<term> binaries;         // large binaries spliced in by reference, kept alive here
     std::vector<byte_span> slices;      // the body slices of every packet, in packet order
     byte_span single;                   // the one slice of an unfragmented message without binaries
     std::vector<std::uint8_t> heads;    // continuation heads
     std::vector<std::uint8_t> first_head;
-    std::vector<atom> atoms;            // ATOM_CACHE_REF i in the body means atoms[i]
+    // ATOM_CACHE_REF i in the body means atom(i): the first few inline, the rest in more_atoms.
+    std::array<atom, inline_atoms> few_atoms;
+    std::vector<atom> more_atoms;
+    std::size_t atom_count = 0;
     std::size_t first_body_size = 0;
     std::uint64_t sequence_id = 0;
     std::uint64_t count = 1;  // packets
     bool sealed = false;
+
+    atom atom_at(std::size_t i) const noexcept { return i < inline_atoms ? few_atoms[i] : more_atoms[i - inline_atoms]; }
+    void add_atom(atom a) {
+        if (atom_count < inline_atoms) few_atoms[atom_count] = a;
+        else more_atoms.push_back(a);
+        ++atom_count;
+    }
 };
 
 }  // namespace detail
@@ -582,31 +597,50 @@ void put_u32(std::vector<std::uint8_t>& v, std::uint64_t x) {
         v.push_back(static_cast<std::uint8_t>(x >> shift));
 }
 
-// The distinct atoms of one message in order of first use: the message's header refs.
+// The distinct atoms of one message in order of first use: the message's header refs. Most
+// messages have a handful: a linear scan, and a hash table only past linear_max.
 class atom_collector final : public etf::atom_ref_sink {
 public:
-    explicit atom_collector(std::vector<atom>& atoms) : atoms_(atoms) {}
+    explicit atom_collector(detail::message_storage& st) : st_(st) {}
     int ref_for(atom a) override {
-        std::size_t h = (a.index() * 0x9E3779B1u) >> (32 - table_bits);
-        for (;;) {
-            std::uint16_t e = table_[h];
-            if (e == 0) {
-                if (atoms_.size() == max_refs) return -1;  // the header holds 255: the rest go inline
-                atoms_.push_back(a);
-                table_[h] = static_cast<std::uint16_t>(atoms_.size());
-                return static_cast<int>(atoms_.size() - 1);
-            }
-            if (atoms_[e - 1] == a) return e - 1;
-            h = (h + 1) & (table_size - 1);
+        std::size_t n = st_.atom_count;
+        if (!hashed_) {
+            for (std::size_t i = 0; i < n; ++i)
+                if (st_.atom_at(i) == a) return static_cast<int>(i);
+            if (n < linear_max) return add(a, nullptr);
+            table_.fill(0);
+            for (std::size_t i = 0; i < n; ++i)
+                table_[probe(st_.atom_at(i))] = static_cast<std::uint16_t>(i + 1);
+            hashed_ = true;
         }
+        std::size_t h = probe(a);
+        if (table_[h] != 0) return table_[h] - 1;
+        return add(a, &table_[h]);
     }
 
 private:
     static constexpr std::size_t max_refs = 255;
+    static constexpr std::size_t linear_max = 16;
     static constexpr unsigned table_bits = 9;  // twice max_refs: probes stay short
     static constexpr std::size_t table_size = std::size_t{1} << table_bits;
-    std::vector<atom>& atoms_;
-    std::array<std::uint16_t, table_size> table_{};
+
+    // The slot holding a, or the empty slot where it belongs.
+    std::size_t probe(atom a) const noexcept {
+        std::size_t h = (a.index() * 0x9E3779B1u) >> (32 - table_bits);
+        while (table_[h] != 0 && st_.atom_at(table_[h] - 1) != a)
+            h = (h + 1) & (table_size - 1);
+        return h;
+    }
+    int add(atom a, std::uint16_t* slot) {
+        if (st_.atom_count == max_refs) return -1;  // the header holds 255: the rest go inline
+        st_.add_atom(a);
+        if (slot) *slot = static_cast<std::uint16_t>(st_.atom_count);
+        return static_cast<int>(st_.atom_count - 1);
+    }
+
+    detail::message_storage& st_;
+    bool hashed_ = false;
+    std::array<std::uint16_t, table_size> table_;  // index + 1 into the atoms; filled when hashed_
 };
 
 class binary_collector final : public etf::binary_ref_sink {
@@ -631,19 +665,20 @@ result<outgoing_message, packet_error> packet_writer::prepare(const term& contro
                                                               std::uint64_t sequence_id) const {
     auto storage = std::make_shared<detail::message_storage>();
     detail::message_storage& st = *storage;
-    atom_collector atoms(st.atoms);
+    atom_collector atoms(st);
     binary_collector binaries(zero_copy_min_, st.binaries);
     etf::encode_options eo;
     eo.minor_version = 2;  // atoms always UTF-8, as distribution requires
     eo.external_binaries = &binaries;
     if (atom_cache_) eo.atom_refs = &atoms;
     byte_writer w;
+    w.grow(detail::head_room);
     if (header_mode_) {
         etf::encode_body(control, w, eo);
     } else {
         etf::encode(control, w, eo);
     }
-    std::size_t control_size = w.size() + binaries.bytes;
+    std::size_t control_size = w.size() - detail::head_room + binaries.bytes;
     if (payload) {
         if (header_mode_) {
             etf::encode_body(*payload, w, eo);
@@ -651,7 +686,7 @@ result<outgoing_message, packet_error> packet_writer::prepare(const term& contro
             etf::encode(*payload, w, eo);
         }
     }
-    std::size_t total = w.size() + binaries.bytes;
+    std::size_t total = w.size() - detail::head_room + binaries.bytes;
 
     // Cut: the first fragment holds the whole control term and fills up to fragment_size.
     std::size_t first_len = total;
@@ -689,14 +724,14 @@ result<outgoing_message, packet_error> packet_writer::prepare(const term& contro
 
     // Body slices of each packet, in order.
     if (binaries.positions.empty() && count == 1) {
-        st.single = byte_span(st.body.data(), st.body.size());
+        st.single = byte_span(st.body.data() + detail::head_room, total);
         out.packets[0].body = std::span<const byte_span>(&st.single, total == 0 ? 0 : 1);
         out.packets[0].body_size = total;
     } else {
         // The whole body as pieces: encoded bytes and spliced binaries, alternating.
         std::vector<byte_span> pieces;
         pieces.reserve(2 * binaries.positions.size() + 1);
-        std::size_t prev = 0;
+        std::size_t prev = detail::head_room;
         for (std::size_t i = 0; i < binaries.positions.size(); ++i) {
             std::size_t at = binaries.positions[i];
             if (at > prev) pieces.emplace_back(st.body.data() + prev, at - prev);
@@ -749,7 +784,7 @@ result<outgoing_message, packet_error> packet_writer::prepare(const term& contro
     }
     out.storage = std::move(storage);
     // Without cached atoms the head does not depend on the cache: seal now, on this thread.
-    if (st.atoms.empty()) write_first_head(out, nullptr);
+    if (st.atom_count == 0) write_first_head(out, nullptr);
     return out;
 }
 
@@ -761,61 +796,81 @@ void packet_writer::seal(outgoing_message& m) {
 void packet_writer::write_first_head(outgoing_message& m, std::array<std::uint32_t, cache_slots>* cache) const {
     detail::message_storage* st = m.storage.get();
     if (!st || st->sealed) return;
-    std::vector<std::uint8_t>& h = st->first_head;
-    std::size_t n = st->atoms.size();
-    h.reserve(4 + 19 + 1 + n / 2 + 1 + n * 8);
-    put_u32(h, 0);  // patched below
-    if (!header_mode_) {
-        h.push_back(pass_through);
+    const std::size_t n = st->atom_count;
+    // Which refs are new to the peer, updating the cache ref by ref as the peer will; and the
+    // head's size. Only prepare() with the atom cache on makes refs, and then n < 256.
+    std::array<std::uint64_t, 4> fresh{};
+    bool long_atoms = false;
+    std::size_t texts = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        atom a = st->atom_at(i);
+        std::size_t slot = a.index() % cache_slots;
+        if ((*cache)[slot] == a.index() + 1) continue;
+        (*cache)[slot] = a.index() + 1;
+        fresh[i / 64] |= std::uint64_t{1} << (i % 64);
+        std::size_t len = a.name().size();
+        if (len > 255) long_atoms = true;
+        texts += 1 + len;
+    }
+    auto is_fresh = [&](std::size_t i) { return (fresh[i / 64] >> (i % 64)) & 1; };
+    if (long_atoms) {
+        for (std::size_t i = 0; i < n; ++i) texts += is_fresh(i) ? 1 : 0;  // 2-byte lengths
+    }
+    std::size_t kind_len = !header_mode_ ? 1 : st->count > 1 ? 18 : 2;
+    std::size_t cache_len = !header_mode_ ? 0 : n == 0 ? 1 : 1 + n / 2 + 1 + n + texts;
+    std::size_t head_len = 4 + kind_len + cache_len;
+
+    std::uint8_t* h;
+    if (head_len <= detail::head_room) {
+        h = st->body.data() + detail::head_room - head_len;
     } else {
-        h.push_back(etf::version_magic);
+        st->first_head.resize(head_len);
+        h = st->first_head.data();
+    }
+    std::uint8_t* p = h;
+    std::size_t length = head_len - 4 + st->first_body_size;
+    byte_writer::put32(p, static_cast<std::uint32_t>(length));
+    p += 4;
+    if (!header_mode_) {
+        *p++ = pass_through;
+    } else {
+        *p++ = etf::version_magic;
         if (st->count > 1) {
-            h.push_back(dist_frag_header);
-            put_u64(h, st->sequence_id);
-            put_u64(h, st->count);
+            *p++ = dist_frag_header;
+            byte_writer::put32(p, static_cast<std::uint32_t>(st->sequence_id >> 32));
+            byte_writer::put32(p + 4, static_cast<std::uint32_t>(st->sequence_id));
+            byte_writer::put32(p + 8, static_cast<std::uint32_t>(st->count >> 32));
+            byte_writer::put32(p + 12, static_cast<std::uint32_t>(st->count));
+            p += 16;
         } else {
-            h.push_back(dist_header);
+            *p++ = dist_header;
         }
-        h.push_back(static_cast<std::uint8_t>(n));
+        *p++ = static_cast<std::uint8_t>(n);
         if (n > 0) {
-            // Which refs are new to the peer; updating the cache ref by ref, as the peer will.
-            // Only prepare() with the atom cache on makes refs, and then n < 256.
-            std::array<bool, 256> fresh{};
-            bool long_atoms = false;
-            for (std::size_t i = 0; i < n; ++i) {
-                atom a = st->atoms[i];
-                std::size_t slot = a.index() % cache_slots;
-                fresh[i] = (*cache)[slot] != a.index() + 1;
-                if (fresh[i]) {
-                    (*cache)[slot] = a.index() + 1;
-                    if (a.name().size() > 255) long_atoms = true;
-                }
-            }
-            std::size_t flags_at = h.size();
-            h.resize(h.size() + n / 2 + 1, 0);
+            std::uint8_t* flags = p;
+            std::memset(flags, 0, n / 2 + 1);
             auto set_nibble = [&](std::size_t i, unsigned v) {
-                h[flags_at + i / 2] |= static_cast<std::uint8_t>(v << ((i & 1) * 4));
+                flags[i / 2] |= static_cast<std::uint8_t>(v << ((i & 1) * 4));
             };
             for (std::size_t i = 0; i < n; ++i) {
-                std::size_t slot = st->atoms[i].index() % cache_slots;
-                set_nibble(i, (fresh[i] ? 8u : 0u) | static_cast<unsigned>(slot >> 8));
+                std::size_t slot = st->atom_at(i).index() % cache_slots;
+                set_nibble(i, (is_fresh(i) ? 8u : 0u) | static_cast<unsigned>(slot >> 8));
             }
             set_nibble(n, long_atoms ? 1u : 0u);
+            p += n / 2 + 1;
             for (std::size_t i = 0; i < n; ++i) {
-                atom a = st->atoms[i];
-                h.push_back(static_cast<std::uint8_t>((a.index() % cache_slots) & 0xFF));
-                if (!fresh[i]) continue;
+                atom a = st->atom_at(i);
+                *p++ = static_cast<std::uint8_t>((a.index() % cache_slots) & 0xFF);
+                if (!is_fresh(i)) continue;
                 std::string_view name = a.name();
-                if (long_atoms) h.push_back(static_cast<std::uint8_t>(name.size() >> 8));
-                h.push_back(static_cast<std::uint8_t>(name.size()));
-                h.insert(h.end(), name.begin(), name.end());
+                if (long_atoms) *p++ = static_cast<std::uint8_t>(name.size() >> 8);
+                *p++ = static_cast<std::uint8_t>(name.size());
+                std::memcpy(p, name.data(), name.size());
+                p += name.size();
             }
         }
     }
-    std::size_t length = h.size() - 4 + st->first_body_size;
-    for (int i = 0; i < 4; ++i)
-        h[i] = static_cast<std::uint8_t>(length >> (24 - 8 * i));
-    m.packets[0].head = byte_span(h.data(), h.size());
+    m.packets[0].head = byte_span(h, head_len);
     st->sealed = true;
 }
 

@@ -189,6 +189,7 @@ private:
         bool our_lock = false;
         bool his_lock_set = false;
         bool lock_is_set = false;
+        unsigned retries = 0;  // failed lock attempts: the backoff doubles with each
         std::optional<term> his_names;
         bool resolved_sent = false;
         std::vector<term> my_ops;
@@ -371,8 +372,11 @@ private:
         schedule_retry(peer, *s);
     }
 
-    void schedule_retry(atom peer, const session& s) {
-        auto delay = std::chrono::milliseconds(200 + rng_() % 1000);
+    void schedule_retry(atom peer, session& s) {
+        // OTP's random_sleep: uniform in [1, Tmax], Tmax 125 ms doubling per retry up to 8 s.
+        unsigned times = s.retries++;
+        std::uint64_t tmax = times > 5 ? 8000 : ((std::uint64_t{1} << times) * 1000) / 8;
+        auto delay = std::chrono::milliseconds(1 + rng_() % tmax);
         send_after(delay, self_term(), tuple(a_retry_lock, peer, term(s.my_tag)));
     }
 
