@@ -430,8 +430,28 @@ bool connection::send_control(const dist::control_message& m, const term& sender
 }
 
 void connection::enqueue(dist::outgoing_message&& m, const term& sender, bool urgent) {
-    std::lock_guard l(out_mutex_);
-    if (current() == state::closed) return;
+    bool now = false;
+    {
+        std::lock_guard l(out_mutex_);
+        if (!queue(std::move(m), sender, urgent)) return;
+        if (!flush_scheduled_ && !writing_) {
+            // On the connection's own worker an idle connection writes at once (one trip
+            // through the event loop less per round trip); what comes while that write is
+            // in flight goes out together after it.
+            if (node_.rt && node_.rt->current_worker() == static_cast<int>(worker_)) {
+                now = true;
+            } else {
+                flush_scheduled_ = true;
+                asio::post(ctx(), [self = shared_from_this()] { self->flush(); });
+            }
+        }
+    }
+    if (now) flush();
+}
+
+// Under out_mutex_: false when the connection is closed.
+bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urgent) {
+    if (current() == state::closed) return false;
     std::uintptr_t key = sender.raw();
     auto it = bulk_senders_.find(key);
     bool bulk = !urgent && (m.packets.size() > 1 || (it != bulk_senders_.end() && it->second > 0));
@@ -441,10 +461,7 @@ void connection::enqueue(dist::outgoing_message&& m, const term& sender, bool ur
     } else {
         normal_.push_back({std::move(m), 0, key});
     }
-    if (!flush_scheduled_ && !writing_) {
-        flush_scheduled_ = true;
-        asio::post(ctx(), [self = shared_from_this()] { self->flush(); });
-    }
+    return true;
 }
 
 void connection::flush() {

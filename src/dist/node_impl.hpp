@@ -98,6 +98,7 @@ private:
     void arm_tick();
     void on_tick();
     void enqueue(dist::outgoing_message&& m, const term& sender, bool urgent = false);
+    bool queue(dist::outgoing_message&& m, const term& sender, bool urgent);
     void run_down_actions(atom reason);
 
     node_impl& node_;
