@@ -415,11 +415,7 @@ bool connection::send(const remote_signal& s) {
 bool connection::send_control(const dist::control_message& m, const term& sender) {
     if (current() != state::up) return false;
     dist::dist_message dm = dist::encode_control(m, flags_);
-    std::uint64_t seq;
-    {
-        std::lock_guard l(out_mutex_);
-        seq = next_sequence_++;
-    }
+    std::uint64_t seq = next_sequence_.fetch_add(1, std::memory_order_relaxed);
     auto om = writer_->prepare(dm.control, dm.payload ? &*dm.payload : nullptr, seq);
     if (!om) {
         node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
@@ -493,7 +489,12 @@ void connection::flush() {
         push(p.head);
         for (const byte_span& b : p.body)
             push(b);
-        if (p.keep_alive) in_flight_.push_back(p.keep_alive);
+        // The last packet hands the message's storage over; earlier fragments hold a share.
+        if (q.next_packet == q.msg.packets.size() && q.msg.storage) {
+            in_flight_.push_back(std::move(q.msg.storage));
+        } else if (p.keep_alive) {
+            in_flight_.push_back(p.keep_alive);
+        }
         bytes += p.size();
     };
     // Small messages first, then bulk fragments up to the budget, re-checking for small ones

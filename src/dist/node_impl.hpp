@@ -132,7 +132,7 @@ private:
     bool writing_ = false;
     std::vector<asio::const_buffer> iov_;
     std::vector<std::shared_ptr<const void>> in_flight_;
-    std::uint64_t next_sequence_ = 1;
+    std::atomic<std::uint64_t> next_sequence_{1};
 
     // Ticks.
     std::atomic<bool> wrote_{false};

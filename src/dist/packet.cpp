@@ -719,8 +719,10 @@ result<outgoing_message, packet_error> packet_writer::prepare(const term& contro
 
     outgoing_message out;
     out.packets.resize(count);
-    std::shared_ptr<const void> keep_alive = storage;
-    for (auto& p : out.packets) p.keep_alive = keep_alive;
+    if (count > 1) {
+        std::shared_ptr<const void> keep_alive = storage;
+        for (auto& p : out.packets) p.keep_alive = keep_alive;
+    }
 
     // Body slices of each packet, in order.
     if (binaries.positions.empty() && count == 1) {

@@ -153,8 +153,10 @@ struct message_storage;
 // One packet of an outgoing message, ready for gather I/O: write head, then the body slices.
 // head is the 4-byte length prefix and the packet's header bytes; the body slices are pieces of
 // the encoded terms and, for large binaries, the binaries' own bytes (never copied). All of it
-// lives in storage that keep_alive owns (shared by the packets of one message), so packets may be
-// queued separately and other messages sent between the fragments of a big one.
+// lives in the message's storage. Each fragment of a fragmented message also holds a share of
+// it (keep_alive), so fragments may be queued separately and other messages sent between the
+// fragments of a big one; the one packet of an unfragmented message lives as long as its
+// outgoing_message (one reference count less per message).
 struct outgoing_packet {
     byte_span head;
     std::span<const byte_span> body;
