@@ -126,7 +126,7 @@ reference spawn_request_impl(atom node, atom m, atom f, term args, bool link, bo
     term opts;
     if (monitor) opts = cons(term(atoms::monitor), opts);
     if (link) opts = cons(term(atoms::link), opts);
-    term gl = me.group_leader.is_pid() ? me.group_leader : me.self;
+    term gl = group_leader().as_term();  // the set one, else `user`, else the requester
     if (node == erlang::node()) {
         // Locally: the same protocol, so callers need not care where the process runs.
         auto elems = args.list_elements();

@@ -358,7 +358,11 @@ std::vector<atom> registered() { return current_runtime()->registered(); }
 
 pid group_leader() {
     process& p = me();
-    return p.group_leader.is_pid() ? p.group_leader.as_pid() : p.self.as_pid();
+    if (p.group_leader.is_pid()) return p.group_leader.as_pid();
+    // No leader set or inherited: the node's `user` I/O server, as for OTP's processes.
+    static const atom user("user");
+    if (auto u = p.rt->whereis(user)) return *u;
+    return p.self.as_pid();
 }
 
 void group_leader(const pid& leader, const pid& target) {
@@ -440,6 +444,13 @@ std::optional<pid> runtime::whereis(atom name) const { return impl_->whereis(nam
 export_table& runtime::exports() noexcept { return impl_->exports; }
 export_table& exports() { return current_runtime()->exports; }
 std::vector<atom> runtime::registered() const { return impl_->registered(); }
+bool runtime::register_name(atom name, const pid& p) {
+    process* q = impl_->lookup(p);
+    if (!q) return false;
+    bool ok = impl_->register_name(name, q);
+    q->release();
+    return ok;
+}
 bool runtime::is_process_alive(const pid& p) const {
     process* q = impl_->lookup(p);
     if (!q) return false;

@@ -252,6 +252,9 @@ std::optional<pid> whereis(atom name);
 std::vector<atom> registered();
 
 // ---- group leader ----
+// The group leader of the calling process: the one set with group_leader/2, inherited from
+// its parent, or sent by the node that spawned it; a process with none has the process
+// registered as `user` on its runtime (nodus/services/io.hpp), or else itself.
 pid group_leader();
 void group_leader(const pid& leader, const pid& target);
 

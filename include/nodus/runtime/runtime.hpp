@@ -76,6 +76,9 @@ public:
 
     std::optional<pid> whereis(atom name) const;
     std::vector<atom> registered() const;
+    // register/2 from outside any process: false when the name is taken or p is not a live
+    // local process, or is already named.
+    bool register_name(atom name, const pid& p);
     // The C++ functions callable by name on this runtime's node (shell, remote spawn, rpc).
     export_table& exports() noexcept;
     bool is_process_alive(const pid& p) const;
