@@ -14,6 +14,7 @@
 #include "nodus/node/net.hpp"
 #include "nodus/runtime/runtime.hpp"
 #include "nodus/term/text.hpp"
+#include "services/standard.hpp"
 
 namespace nodus::eval::detail {
 
@@ -592,13 +593,6 @@ term binary_to_term2(args_t a) {
 term self_(args_t) {
     return self_term();
 }
-term node0(args_t) {
-    return erlang::node();
-}
-term node1(args_t a) {
-    if (!a[0].is_pid() && !a[0].is_port() && !a[0].is_reference()) badarg();
-    return a[0].node();
-}
 term make_ref_(args_t) {
     return make_ref().as_term();
 }
@@ -785,20 +779,6 @@ term unregister_(args_t a) {
     if (!unregister(atom_arg(a[0]))) badarg();
     return bool_term(true);
 }
-term whereis_(args_t a) {
-    auto p = whereis(atom_arg(a[0]));
-    if (!p) return atoms::undefined;
-    return p->as_term();
-}
-term registered_(args_t) {
-    std::vector<term> out;
-    for (atom n : registered())
-        out.emplace_back(n);
-    return make_list(std::move(out));
-}
-term is_process_alive_(args_t a) {
-    return bool_term(is_process_alive(pid_arg(a[0])));
-}
 term send2(args_t a) {
     const term& d = a[0];
     bool ok = d.is_pid() || d.is_atom() || (d.is_tuple(2) && d[0].is_atom() && d[1].is_atom());
@@ -847,45 +827,6 @@ term group_leader2(args_t a) {
     group_leader(pid_arg(a[0]), pid_arg(a[1]));
     return bool_term(true);
 }
-term time_unit_scale(const term& unit, std::int64_t ns) {
-    if (unit.is_atom("nanosecond"_a) || unit.is_atom("native"_a) || unit.is_atom("nano_seconds"_a))
-        return term(static_cast<long long>(ns));
-    if (unit.is_atom("microsecond"_a) || unit.is_atom("micro_seconds"_a))
-        return term(static_cast<long long>(ns / 1000));
-    if (unit.is_atom("millisecond"_a) || unit.is_atom("milli_seconds"_a))
-        return term(static_cast<long long>(ns / 1000000));
-    if (unit.is_atom("second"_a) || unit.is_atom("seconds"_a))
-        return term(static_cast<long long>(ns / 1000000000));
-    auto per_second = unit.to_int64();
-    if (per_second && *per_second > 0 && *per_second <= 1000000000)
-        return term(static_cast<long long>(ns / 1000000000 * *per_second +
-                                           ns % 1000000000 * *per_second / 1000000000));
-    badarg();
-}
-term monotonic_time0(args_t) {
-    return term(static_cast<long long>(monotonic_time().count()));
-}
-term monotonic_time1(args_t a) {
-    return time_unit_scale(a[0], monotonic_time().count());
-}
-std::int64_t system_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-term system_time0(args_t) {
-    return term(static_cast<long long>(system_ns()));
-}
-term system_time1(args_t a) {
-    return time_unit_scale(a[0], system_ns());
-}
-term timestamp0(args_t) {
-    std::int64_t us = system_ns() / 1000;
-    return tuple(term(static_cast<long long>(us / 1000000000000)),
-                 term(static_cast<long long>(us / 1000000 % 1000000)),
-                 term(static_cast<long long>(us % 1000000)));
-}
-
 // ---- natives (coroutines) ----
 
 task<term> run_sync(bif_fn fn, std::vector<term> args) {
@@ -1172,8 +1113,8 @@ const bif_def erlang_bifs[] = {
     {"binary_to_term", 1, binary_to_term1},
     {"binary_to_term", 2, binary_to_term2},
     {"self", 0, self_},
-    {"node", 0, node0},
-    {"node", 1, node1},
+    {"node", 0, services::standard::node0},
+    {"node", 1, services::standard::node1},
     {"make_ref", 0, make_ref_},
     {"pid_to_list", 1, pid_to_list_},
     {"ref_to_list", 1, ref_to_list_},
@@ -1192,9 +1133,9 @@ const bif_def erlang_bifs[] = {
     {"demonitor", 2, demonitor2},
     {"register", 2, register_},
     {"unregister", 1, unregister_},
-    {"whereis", 1, whereis_},
-    {"registered", 0, registered_},
-    {"is_process_alive", 1, is_process_alive_},
+    {"whereis", 1, services::standard::whereis1},
+    {"registered", 0, services::standard::registered0},
+    {"is_process_alive", 1, services::standard::is_process_alive1},
     {"send", 2, send2},
     {"send", 3, send3},
     {"send_after", 3, send_after3},
@@ -1203,11 +1144,11 @@ const bif_def erlang_bifs[] = {
     {"process_flag", 2, process_flag2},
     {"group_leader", 0, group_leader0},
     {"group_leader", 2, group_leader2},
-    {"monotonic_time", 0, monotonic_time0},
-    {"monotonic_time", 1, monotonic_time1},
-    {"system_time", 0, system_time0},
-    {"system_time", 1, system_time1},
-    {"timestamp", 0, timestamp0},
+    {"monotonic_time", 0, services::standard::monotonic_time0},
+    {"monotonic_time", 1, services::standard::monotonic_time1},
+    {"system_time", 0, services::standard::system_time0},
+    {"system_time", 1, services::standard::system_time1},
+    {"timestamp", 0, services::standard::timestamp0},
 };
 
 struct native_def {

@@ -1,9 +1,9 @@
-// The distribution functions as exported functions: erlang's node BIFs, net_adm, net_kernel,
-// rpc, erpc and gen_server:call/cast, over nodus/node/net.hpp. Without a node (a plain runtime) they answer as a
-// non-distributed erl does.
+// The distribution functions as exported functions: erlang's cookie and connection BIFs,
+// net_adm, net_kernel, rpc, erpc and gen_server:call/cast, over nodus/node/net.hpp. Without a
+// node (a plain runtime) they answer as a non-distributed erl does. (nodes/0,1 and is_alive/0
+// are among every node's default exports, nodus/services/services.hpp.)
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 
 #include "eval_impl.hpp"
@@ -20,54 +20,10 @@ atom atom_arg(const term& t) {
     return t.as_atom();
 }
 
-term atom_list(const std::vector<atom>& atoms_) {
-    std::vector<term> out;
-    for (atom a : atoms_)
-        out.emplace_back(a);
-    return make_list(std::move(out));
-}
-
-node_kind kind_arg(const term& t) {
-    atom a = atom_arg(t);
-    if (a == "visible"_a) return node_kind::visible;
-    if (a == "hidden"_a) return node_kind::hidden;
-    if (a == "connected"_a) return node_kind::connected;
-    if (a == "this"_a) return node_kind::this_node;
-    if (a == "known"_a) return node_kind::known;
-    badarg();
-}
-
-// nodes/1 takes a kind or a list of kinds (their union, without duplicates, in order).
-term nodes_of(const term& arg) {
-    std::vector<atom> out;
-    auto add = [&](node_kind k) {
-        for (atom n : erlang::nodes(k))
-            if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
-    };
-    if (arg.is_list()) {
-        auto kinds = list_to_vector(arg);
-        if (!kinds) badarg();
-        for (const term& k : *kinds)
-            add(kind_arg(k));
-    } else {
-        add(kind_arg(arg));
-    }
-    return atom_list(out);
-}
-
 std::string cookie_arg(const term& t) {
     return std::string(atom_arg(t).name());
 }
 
-task<term> nodes0(std::vector<term>) {
-    co_return atom_list(erlang::nodes(node_kind::visible));
-}
-task<term> nodes1(std::vector<term> a) {
-    co_return nodes_of(a[0]);
-}
-task<term> is_alive0(std::vector<term>) {
-    co_return term(erlang::is_alive());
-}
 task<term> get_cookie0(std::vector<term>) {
     if (!erlang::is_alive()) co_return term("nocookie"_a);
     auto a = atom::make(erlang::get_cookie());
@@ -296,9 +252,6 @@ struct net_def {
 };
 
 const net_def net_defs[] = {
-    {"erlang", "nodes", 0, nodes0},
-    {"erlang", "nodes", 1, nodes1},
-    {"erlang", "is_alive", 0, is_alive0},
     {"erlang", "get_cookie", 0, get_cookie0},
     {"erlang", "set_cookie", 1, set_cookie1},
     {"erlang", "set_cookie", 2, set_cookie2},

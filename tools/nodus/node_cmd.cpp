@@ -10,11 +10,9 @@
 
 #include "commands.hpp"
 #include "nodus/eval/exports.hpp"
+#include "nodus/services/io.hpp"
 #include "nodus/services/pg.hpp"
-#if __has_include("nodus/services/global.hpp")
-#include "nodus/services/global.hpp"
-#define NODUS_TOOL_HAS_GLOBAL 1
-#endif
+#include "nodus/services/services.hpp"
 
 namespace nodus::tools {
 
@@ -64,14 +62,10 @@ void register_exports(runtime& rt, node* n) {
     t.add("shell_default"_a, "q"_a, 0, [](std::vector<term>) { return halt_with(0); });
     t.add("c"_a, "q"_a, 0, [](std::vector<term>) { return halt_with(0); });
     if (!n) return;
-    pg::register_pg_exports(rt.exports());
     const atom pgm("pg");
     rt.exports().add(pgm, "start"_a, 1, [n](std::vector<term> a) { return pg_start(n, scope_of(a), false); });
     rt.exports().add(pgm, "start_link"_a, 0, [n](std::vector<term> a) { return pg_start(n, scope_of(a), true); });
     rt.exports().add(pgm, "start_link"_a, 1, [n](std::vector<term> a) { return pg_start(n, scope_of(a), true); });
-#ifdef NODUS_TOOL_HAS_GLOBAL
-    global::register_global_exports(rt.exports());
-#endif
 }
 
 }  // namespace
@@ -92,6 +86,7 @@ std::unique_ptr<node_host> node_host::start(const node_args& args, std::string* 
     if (!args.distributed) {
         h->rt_ = std::make_unique<runtime>(args.config.runtime);
         register_exports(*h->rt_, nullptr);
+        io::start_user(*h->rt_);
         return h;
     }
     node_config cfg = args.config;
@@ -103,10 +98,8 @@ std::unique_ptr<node_host> node_host::start(const node_args& args, std::string* 
     }
     h->node_ = std::move(*n);
     register_exports(h->node_->rt(), h->node_.get());
-#ifdef NODUS_TOOL_HAS_GLOBAL
-    // global runs on every distributed node, as in erl.
-    global::start(*h->node_);
-#endif
+    // user, global, the default pg scope, pg:* and global:* run on every distributed node.
+    services::start_defaults(*h->node_);
     return h;
 }
 

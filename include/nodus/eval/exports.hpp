@@ -5,11 +5,12 @@
 //     eval::register_standard_exports(rt.exports());   // erlang, lists, maps, io, timer
 //     eval::register_net_exports(rt.exports());        // net_adm, net_kernel, erlang's node BIFs
 //
-// Output: io:format/1,2,3, io:put_chars/1,2, io:nl/0 send Erlang io requests
-// ({io_request, From, ReplyAs, {put_chars, unicode, Chars}}) to the caller's group leader, as
-// OTP does, and wait for the reply; so output follows the group leader, also across nodes. A
-// process without a group leader (its own) writes to the default output. start_output_leader()
-// makes a group leader that hands text to a callback: the shell's console.
+// Both include every node's default exports (nodus/services/services.hpp): erlang:node/0,
+// nodes/0,1, io:format/1,2,3, io:put_chars/1,2, timer:sleep/1 ... Output: io:format and friends
+// send Erlang io requests ({io_request, From, ReplyAs, {put_chars, unicode, Chars}}) to the
+// caller's group leader, as OTP does, and wait for the reply; so output follows the group
+// leader, also across nodes (nodus/services/io.hpp). start_output_leader() makes a group
+// leader that hands text to a callback: the shell's console.
 #pragma once
 
 #include <functional>
@@ -19,6 +20,7 @@
 #include "nodus/base/result.hpp"
 #include "nodus/runtime/exports.hpp"
 #include "nodus/runtime/process.hpp"
+#include "nodus/services/io.hpp"
 #include "nodus/term/term.hpp"
 
 namespace nodus {
@@ -38,20 +40,17 @@ void register_standard_exports(export_table& table);
 // they answer as a non-distributed erl does (nonode@nohost, pang, false, ...).
 void register_net_exports(export_table& table);
 
-// Where a process without a group leader writes (default: standard output). Thread-safe.
-using output_sink = std::function<void(std::string_view text)>;
-void set_default_output(output_sink sink);
-
-// Starts a process on rt acting as a group leader: every put_chars request it gets (local or
-// from another node) goes to sink, in order, then it replies ok. Input requests get
-// {error, enotsup}. Set it as a process's group leader with nodus::group_leader(Leader, Pid).
-pid start_output_leader(runtime& rt, output_sink sink);
-// The same from inside a process (the leader runs on the current runtime).
-pid start_output_leader(output_sink sink);
+// Group leaders and output live with the services (nodus/services/io.hpp); the names the
+// shell has always used:
+using io::output_sink;
+using io::set_default_output;
+using io::start_output_leader;
 
 // The text io:format(Format, Args) writes: Format is a string, binary or atom, Args a list.
 // Supports ~p ~P ~w ~W ~s ~a ~c ~b ~B ~x ~X ~# ~+ ~e ~f ~g ~i ~n ~~ with field widths and
 // the t (Unicode) modifier; the format `badarg` reason ({error, badarg}) otherwise.
-result<std::string, term> io_format(const term& format, const term& args);
+inline result<std::string, term> io_format(const term& format, const term& args) {
+    return io::format_text(format, args);
+}
 
 }  // namespace nodus::eval
