@@ -1,12 +1,15 @@
-// Cluster services against real OTP 25 nodes: pg process groups (and, as they land, the I/O
-// protocol). Each test starts its own epmd and erl nodes and stops them by PID.
+// Cluster services against real OTP 25 nodes: pg process groups, global, group leaders and the
+// I/O protocol both ways, the default exports and rpc/erpc multicalls over mixed node lists.
+// Each test starts its own epmd and erl nodes and stops them by PID.
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <thread>
 
 #include "cluster.hpp"
 #include "nodus/node/net.hpp"
 #include "nodus/services/global.hpp"
+#include "nodus/services/io.hpp"
 #include "nodus/services/pg.hpp"
 #include "nodus/services/services.hpp"
 #include "nodus/term/text.hpp"
@@ -61,6 +64,48 @@ task<> forwarder(pid to) {
         send(to, m.message);
     }
 }
+
+// Text written by an I/O server or the default output, thread-safe.
+struct captured {
+    std::mutex mutex;
+    std::string text;
+    io::output_sink sink() {
+        return [this](std::string_view t) {
+            std::lock_guard l(mutex);
+            text += t;
+        };
+    }
+    std::string get() {
+        std::lock_guard l(mutex);
+        return text;
+    }
+};
+
+// Whether the erl node writes a line equal to `line` on its standard output within timeout.
+bool erl_prints(erl_node& e, const std::string& line, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                          std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        auto got = e.process().read_line(left);
+        if (!got) return false;
+        if (*got == line) return true;
+    }
+}
+
+// An Erlang I/O server on the erl node that keeps what it is asked to write (put_chars in
+// both forms), bound to the variable Cap; erl_captured_text is an expression for what it got.
+const char* const erl_capture_server =
+    "Cap = spawn(fun() -> (fun L(Acc) -> receive "
+    "  {io_request, From, RA, {put_chars, unicode, Chars}} -> From ! {io_reply, RA, ok}, L([Acc, Chars]); "
+    "  {io_request, From, RA, {put_chars, unicode, M, F, A}} -> "
+    "      From ! {io_reply, RA, ok}, L([Acc, apply(M, F, A)]); "
+    "  {io_request, From, RA, _} -> From ! {io_reply, RA, {error, enotsup}}, L(Acc); "
+    "  {get, P} -> P ! {text, unicode:characters_to_binary(Acc)}, L(Acc) "
+    "end end)([]) end), ";
+const char* const erl_captured_text =
+    "begin Cap ! {get, self()}, receive {text, Text} -> Text after 5000 -> timeout end end";
 
 bool lists_all(const term& nodes, std::initializer_list<atom> expected) {
     auto v = nodes.list_elements();
@@ -264,4 +309,196 @@ TEST_F(services_interop, DISABLED_a_disconnected_erl_node_stays_disconnected) {
     EXPECT_TRUE(n->disconnect(e->name()));
     std::this_thread::sleep_for(1500ms);
     EXPECT_TRUE(n->nodes().empty()) << "reconnected";
+}
+
+// ---- group leaders and I/O ----
+
+// erl spawns io:format on nodus: the text appears on erl, through the group leader that came
+// with the SPAWN_REQUEST (erl's `user` here: its standard output).
+TEST_F(services_interop, io_format_spawned_from_erl_prints_on_erl) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term node = n->name();
+    term p = e->eval(*n, "spawn(N, io, format, [\"hello ~p~n\", [42]]).", {{"N", node}});
+    ASSERT_TRUE(p.is_pid());
+    EXPECT_EQ(p.node(), n->name());
+    EXPECT_TRUE(erl_prints(*e, "hello 42"));
+    e->eval(*n, "spawn(N, io, put_chars, [[<<\"put \">>, \"chars\", $\\n]]).", {{"N", node}});
+    EXPECT_TRUE(erl_prints(*e, "put chars"));
+}
+
+// rpc:call and erpc:call from erl: the caller's group leader gets the text before the result.
+TEST_F(services_interop, io_format_called_by_rpc_from_erl_prints_on_the_callers_leader) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term node = n->name();
+    std::string src = std::string(erl_capture_server) +
+                      "group_leader(Cap, self()), "
+                      "R1 = rpc:call(N, io, format, [\"rpc ~p ~s~n\", [42, \"abc\"]]), "
+                      "R2 = erpc:call(N, io, put_chars, [<<\"erpc\\n\"/utf8>>]), "
+                      "R3 = rpc:call(N, io, format, [\"~ts~n\", [\"λ\"]]), "
+                      "R4 = rpc:call(N, io, format, [\"~p\", []]), "
+                      "{R1, R2, R3, element(1, R4), " +
+                      erl_captured_text + "}.";
+    term r = e->eval(*n, src, {{"N", node}});
+    ASSERT_TRUE(r.is_tuple(5)) << to_text(r);
+    EXPECT_EQ(r[0], term(atoms::ok));
+    EXPECT_EQ(r[1], term(atoms::ok));
+    EXPECT_EQ(r[2], term(atoms::ok));
+    EXPECT_EQ(r[3], term("badrpc"_a));  // a bad format is badarg, as on erl
+    EXPECT_EQ(r[4], binary("rpc 42 abc\nerpc\nλ\n"));
+    // spawn/4 with the capture server as the group leader
+    std::string src2 = std::string(erl_capture_server) +
+                       "group_leader(Cap, self()), "
+                       "{P, M} = spawn_monitor(N, io, format, [\"spawned ~w~n\", [{a, 1}]]), "
+                       "receive {'DOWN', M, process, P, Why} -> Why after 5000 -> timeout end, " +
+                       erl_captured_text + ".";
+    EXPECT_EQ(e->eval(*n, src2, {{"N", node}}), binary("spawned {a,1}\n"));
+}
+
+// An Erlang process whose group leader is on nodus prints through it: serve what OTP's io sends
+// ({put_chars, unicode, io_lib, format, [F, A]}, binaries, requests, getopts).
+TEST_F(services_interop, erlang_processes_print_through_a_nodus_group_leader) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    ASSERT_TRUE(n->connect(e->name()));
+    captured out;
+    pid leader = io::start_output_leader(n->rt(), out.sink());
+    term r =
+        e->eval(*n,
+                "group_leader(GL, self()), "
+                "ok = io:format(\"erl ~p ~s ~5.2f|~-4w|~n\", [42, \"abc\", 3.14159, x]), "
+                "ok = io:put_chars(\"chars\\n\"), "
+                "ok = io:fwrite(\"~ts~n\", [\"λ\"]), "
+                "ok = io:write({t, 1}), io:nl(), "
+                "ok = io:requests([{put_chars, unicode, <<\"r1 \">>}, {put_chars, unicode, \"r2\\n\"}]), "
+                "Opts = io:getopts(), "
+                "Line = io:get_line(\"prompt> \"), "
+                "{Opts, Line}.",
+                {{"GL", term(leader)}});
+    EXPECT_EQ(r, tuple(list({tuple("binary"_a, false), tuple("encoding"_a, atoms::unicode)}), "eof"_a));
+    EXPECT_EQ(out.get(), "erl 42 abc  3.14|x   |\nchars\nλ\n{t,1}\nr1 r2\n");
+    n->rt().exit(leader, term(atoms::kill));
+}
+
+// nodus spawns on erl: the Erlang process's output comes back to the nodus side, to the group
+// leader of the spawning process, or to `user` for a process with none.
+TEST_F(services_interop, io_format_spawned_on_erl_from_nodus_prints_on_nodus) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    ASSERT_TRUE(n->connect(e->name()));
+    captured out;
+    pid leader = io::start_output_leader(n->rt(), out.sink());
+    atom erl = e->name();
+    term r = in_process(*n, [leader, erl]() -> task<term> {
+        group_leader(leader, self());
+        term args1 = list({string("spawned on erl ~p~n"), list({term(42)})});
+        (void)co_await erlang::spawn(erl, "io"_a, "format"_a, args1);
+        term args2 = list({string("rpc on erl ~s~n"), list({string("ok")})});
+        term v = co_await rpc::call(erl, "io"_a, "format"_a, args2);
+        co_return v;
+    });
+    EXPECT_EQ(r, term(atoms::ok));
+    EXPECT_TRUE(eventually([&] {
+        std::string t = out.get();
+        return t.find("spawned on erl 42\n") != std::string::npos &&
+               t.find("rpc on erl ok\n") != std::string::npos;
+    })) << out.get();
+    n->rt().exit(leader, term(atoms::kill));
+
+    // A process with no group leader: `user`, which writes to the default output.
+    captured def;
+    io::set_default_output(def.sink());
+    term r2 = in_process(*n, [erl]() -> task<term> {
+        term args = list({string("to user ~p~n"), list({term(7)})});
+        co_return co_await rpc::call(erl, "io"_a, "format"_a, args);
+    });
+    EXPECT_EQ(r2, term(atoms::ok));
+    EXPECT_TRUE(eventually([&] { return def.get() == "to user 7\n"; })) << def.get();
+    io::set_default_output({});
+}
+
+// ---- the default exports, and rpc/erpc shapes over mixed node lists ----
+
+TEST_F(services_interop, erl_calls_the_default_exports_by_rpc) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term node = n->name();
+    std::vector<std::pair<std::string, term>> b{{"N", node}};
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, erlang, node, []).", b), node);
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, erlang, nodes, []) =:= [node()].", b), term(true));
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, erlang, nodes, [[this, visible]]) =:= [N, node()].", b), term(true));
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, erlang, is_alive, []).", b), term(true));
+    term regs = e->eval(*n, "lists:sort(rpc:call(N, erlang, registered, [])).", b);
+    EXPECT_TRUE(lists_all(
+        regs, {atom("user"), atom("rex"), atom("net_kernel"), atom("global_name_server"), atom("pg")}))
+        << to_text(regs);
+    term user = e->eval(*n, "rpc:call(N, erlang, whereis, [user]).", b);
+    ASSERT_TRUE(user.is_pid());
+    EXPECT_EQ(user.node(), n->name());
+    EXPECT_EQ(n->rt().whereis("user"_a), user.as_pid());
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, erlang, whereis, [nobody]).", b), term(atoms::undefined));
+    EXPECT_EQ(e->eval(*n, "{badrpc, {'EXIT', {badarg, _}}} = rpc:call(N, erlang, whereis, [1]), ok.", b),
+              term(atoms::ok));
+    // system_time/0,1 in Erlang's units, close to erl's own clock
+    EXPECT_EQ(e->eval(*n,
+                      "T = rpc:call(N, erlang, system_time, [second]), "
+                      "Ns = rpc:call(N, erlang, system_time, []), "
+                      "Ms = rpc:call(N, erlang, system_time, [millisecond]), "
+                      "{is_integer(Ns), abs(T - erlang:system_time(second)) =< 2, "
+                      " abs(Ms - erlang:system_time(millisecond)) < 2000, "
+                      " abs(Ns div 1000000 - erlang:system_time(millisecond)) < 2000}.",
+                      b),
+              tuple(true, true, true, true));
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, timer, sleep, [10]).", b), term(atoms::ok));
+    EXPECT_EQ(e->eval(*n, "rpc:call(N, io_lib, format, [\"~p\", [{1, a}]]).", b), string("{1,a}"));
+    EXPECT_EQ(e->eval(*n, "is_list(rpc:call(N, os, getpid, [])).", b), term(true));
+    // Exported, not imported: erlang:halt/0 is not one of the defaults.
+    EXPECT_EQ(
+        e->eval(*n, "rpc:call(N, erlang, halt, []).", b),
+        tuple("badrpc"_a,
+              tuple("EXIT"_a, tuple(atoms::undef, list({tuple(atoms::erlang, "halt"_a, term(), term())})))));
+}
+
+TEST_F(services_interop, multicalls_from_erl_over_erl_and_nodus_nodes) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term node = n->name();
+    std::vector<std::pair<std::string, term>> b{{"N", node}};
+    EXPECT_EQ(e->eval(*n, "rpc:multicall([node(), N], erlang, node, []).", b),
+              tuple(list({term(e->name()), node}), term()));
+    EXPECT_EQ(e->eval(*n, "erpc:multicall([node(), N], erlang, node, []).", b),
+              list({tuple(atoms::ok, e->name()), tuple(atoms::ok, node)}));
+    // An undefined function: the same shapes from both nodes.
+    term rm = e->eval(*n, "rpc:multicall([node(), N], nomod, nofun, [1]).", b);
+    ASSERT_TRUE(rm.is_tuple(2)) << to_text(rm);
+    auto rs = rm[0].list_elements();
+    ASSERT_TRUE(rs && rs->size() == 2) << to_text(rm);
+    EXPECT_EQ((*rs)[0], (*rs)[1]) << to_text(rm);
+    EXPECT_EQ((*rs)[1],
+              tuple("badrpc"_a,
+                    tuple("EXIT"_a, tuple(atoms::undef,
+                                          list({tuple("nomod"_a, "nofun"_a, list({term(1)}), term())})))));
+    EXPECT_EQ(rm[1], term());
+    term em = e->eval(*n, "erpc:multicall([node(), N], erlang, nofun, []).", b);
+    auto es = em.list_elements();
+    ASSERT_TRUE(es && es->size() == 2) << to_text(em);
+    EXPECT_EQ((*es)[0], (*es)[1]) << to_text(em);
+    EXPECT_EQ((*es)[1], tuple(atoms::error, tuple("exception"_a, atoms::undef,
+                                                  list({tuple(atoms::erlang, "nofun"_a, term(), term())}))));
+    // A badarg from a default export: the class and reason as on erl (stacks differ).
+    EXPECT_EQ(e->eval(*n,
+                      "[{error, {exception, badarg, _}}, {error, {exception, badarg, _}}] = "
+                      "erpc:multicall([node(), N], erlang, whereis, [1]), "
+                      "{[{badrpc, {'EXIT', {badarg, _}}}, {badrpc, {'EXIT', {badarg, _}}}], []} = "
+                      "rpc:multicall([node(), N], erlang, whereis, [1]), ok.",
+                      b),
+              term(atoms::ok));
+    // A node that is down is a bad node for rpc and {erpc, noconnection} for erpc.
+    atom gone("gone@" + short_host());
+    b.emplace_back("G", term(gone));
+    EXPECT_EQ(e->eval(*n, "rpc:multicall([N, G], erlang, node, [], 5000).", b),
+              tuple(list({node}), list({term(gone)})));
+    EXPECT_EQ(e->eval(*n, "erpc:multicall([N, G], erlang, node, [], 5000).", b),
+              list({tuple(atoms::ok, node), tuple(atoms::error, tuple("erpc"_a, "noconnection"_a))}));
 }
