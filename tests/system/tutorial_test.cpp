@@ -1,9 +1,9 @@
 // docs/tutorial.md, run as written: every `$ nodus shell ...` / `$ erl ...` line of a ```console
 // block starts a terminal (a real process with piped stdin, on a private epmd), and every
 // `(name@myhost)N> Expr` line of an ```erlang block is typed into that terminal, in document
-// order; the lines after it are the output it must print. `myhost` is this machine's short host
+// order (iex: `iex(name@myhost)N> Expr` in ```elixir blocks); the lines after it are the output it must print. `myhost` is this machine's short host
 // name; pids print differently on every run and are compared as <PID>. `q().` ends a terminal
-// (the test waits for the process to exit). So the tutorial cannot rot.
+// (and `System.halt()` an iex; the test waits for the process to exit). So the tutorial cannot rot.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -67,7 +67,10 @@ std::size_t prompt_at(std::string_view s, std::size_t at) {
 // The first prompt in s: {position, length}; length 0 when there is none.
 std::pair<std::size_t, std::size_t> find_prompt(std::string_view s) {
     for (std::size_t at = s.find('('); at != std::string_view::npos; at = s.find('(', at + 1))
-        if (std::size_t n = prompt_at(s, at)) return {at, n};
+        if (std::size_t n = prompt_at(s, at)) {
+            if (at >= 3 && s.substr(at - 3, 3) == "iex") return {at - 3, n + 3};  // iex(name@host)N>
+            return {at, n};
+        }
     return {s.size(), 0};
 }
 
@@ -86,7 +89,11 @@ std::vector<step> parse_tutorial(const std::string& path, const std::string& hos
             continue;
         }
         if (!in_block) continue;
-        std::size_t prompt_len = prompt_at(line, 0);
+        // Erlang prompts "(name@myhost)N> ", iex's "iex(name@myhost)N> ".
+        std::size_t skip = line.rfind("iex(", 0) == 0 ? 3 : 0;
+        std::size_t prompt_len = prompt_at(line, skip);
+        if (prompt_len) prompt_len += skip;
+        bool session = fence == "erlang" || fence == "elixir";
         if (fence == "console" && line.rfind("$ ", 0) == 0) {
             step s;
             s.line = n;
@@ -94,16 +101,16 @@ std::vector<step> parse_tutorial(const std::string& path, const std::string& hos
             s.start = true;
             auto w = words(s.command);
             for (std::size_t i = 0; i + 1 < w.size(); ++i)
-                if (w[i] == "-sname") s.terminal = w[i + 1];
+                if (w[i] == "-sname" || w[i] == "--sname") s.terminal = w[i + 1];
             EXPECT_FALSE(s.terminal.empty()) << "line " << n << ": a terminal without -sname";
             steps.push_back(std::move(s));
-        } else if (fence == "erlang" && prompt_len > 0) {
+        } else if (session && prompt_len > 0) {
             step s;
             s.line = n;
-            s.terminal = line.substr(1, line.find('@') - 1);
+            s.terminal = line.substr(skip + 1, line.find('@') - skip - 1);
             s.command = replace_all(line.substr(prompt_len), "myhost", host);
             steps.push_back(std::move(s));
-        } else if (fence == "erlang" && !steps.empty() && !steps.back().start) {
+        } else if (session && !steps.empty() && !steps.back().start) {
             steps.back().expected.push_back(replace_all(line, "myhost", host));
         }
     }
@@ -168,8 +175,8 @@ public:
         }
         return out;
     }
-    bool quit() {
-        proc_->write("q().\n");
+    bool quit(const std::string& command) {
+        proc_->write(command + "\n");
         auto st = proc_->wait(20s);
         return st && st->ok();
     }
@@ -209,13 +216,24 @@ TEST(tutorial, every_step_of_docs_tutorial_md_works_as_written) {
         SCOPED_TRACE("docs/tutorial.md:" + std::to_string(s.line) + ": " + s.command);
         if (s.start) {
             auto argv = words(s.command);
-            bool is_erl = argv[0] == "erl";
-            if (argv[0] == "nodus") argv[0] = NODUS_CLI;
-            else if (is_erl) argv[0] = erl;
-            else FAIL() << "a console line that is neither nodus nor erl";
+            // erl and iex print prompts; a nodus shell on a pipe does not.
+            bool prompts = argv[0] == "erl" || argv[0] == "iex";
             // Loopback only, as every test here (the reader's nodes listen as they like).
-            for (const char* a : {"-kernel", "inet_dist_use_interface", "{127,0,0,1}"}) argv.push_back(a);
-            terms[s.terminal] = std::make_unique<terminal>(s.terminal, argv, is_erl, epmd.port());
+            std::vector<std::string> loopback = {"-kernel", "inet_dist_use_interface", "{127,0,0,1}"};
+            if (argv[0] == "nodus") {
+                argv[0] = NODUS_CLI;
+            } else if (argv[0] == "erl") {
+                argv[0] = erl;
+            } else if (argv[0] == "iex") {
+                auto iex = find_program("iex");
+                ASSERT_TRUE(iex) << "iex (Debian's elixir package, scripts/deps installs it) is not installed";
+                argv[0] = *iex;
+                loopback = {"--erl", "-kernel inet_dist_use_interface {127,0,0,1}"};
+            } else {
+                FAIL() << "a console line that is not nodus, erl or iex";
+            }
+            argv.insert(argv.end(), loopback.begin(), loopback.end());
+            terms[s.terminal] = std::make_unique<terminal>(s.terminal, argv, prompts, epmd.port());
             continue;
         }
         auto it = terms.find(s.terminal);
@@ -224,8 +242,8 @@ TEST(tutorial, every_step_of_docs_tutorial_md_works_as_written) {
         // meanwhile.
         if (s.terminal != last_terminal) std::this_thread::sleep_for(300ms);
         last_terminal = s.terminal;
-        if (s.command == "q().") {
-            EXPECT_TRUE(it->second->quit()) << it->second->errors();
+        if (s.command == "q()." || s.command == "System.halt()") {
+            EXPECT_TRUE(it->second->quit(s.command)) << it->second->errors();
             terms.erase(it);
             continue;
         }
