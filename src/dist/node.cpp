@@ -52,14 +52,84 @@ task<> net_kernel_loop() {
     }
 }
 
-// rex: the legacy rpc server. Answers the nodes observer's features_request; rpc forms are the
-// services' job.
+// rex: the legacy rpc server (OTP kernel's rpc.erl), for peers that still speak it: rpc:block_call,
+// erl_interface's ei_rpc, and rpc:call from old or hidden C nodes. Calls run in a process of
+// their own (rex stays responsive), with the caller's group leader, as rex does.
+const atom a_call{"call"};
+const atom a_block_call{"block_call"};
+const atom a_cast{"cast"};
+const atom a_send{"send"};
+const atom a_sbcast{"sbcast"};
+const atom a_rex{"rex"};
+const atom a_user{"user"};
+const atom a_nonexisting_name{"nonexisting_name"};
+
+void set_group_leader(const term& gl) {
+    if (gl.is_pid()) {
+        group_leader(gl.as_pid(), self());
+    } else if (auto user = whereis(a_user)) {
+        // `user`, and {send_stdout_to_caller, Pid} which we do not relay: output stays here
+        group_leader(*user, self());
+    }
+}
+
+// reply_to: the gen_server From {Pid, Tag} (reply {Tag, Reply}), or a pid (reply {rex, Reply}).
+task<> rex_call(term reply_to, term gl, atom m, atom f, std::vector<term> args, bool reply) {
+    set_group_leader(gl);
+    term result = co_await rex_execute(m, f, std::move(args));
+    if (!reply) co_return;
+    if (reply_to.is_tuple(2)) send(reply_to[0], tuple(reply_to[1], std::move(result)));
+    else send(reply_to, tuple(a_rex, std::move(result)));
+}
+
+// {call|block_call|cast, M, F, Args, GroupLeader}: the M, F and argument list, if well formed.
+bool rpc_request(const term& req, atom kind, atom& m, atom& f, std::vector<term>& args) {
+    if (!(req.is_tuple(5) && req[0].is_atom(kind) && req[1].is_atom() && req[2].is_atom())) return false;
+    auto a = req[3].list_elements();
+    if (!a) return false;
+    m = req[1].as_atom();
+    f = req[2].as_atom();
+    args = std::move(*a);
+    return true;
+}
+
 task<> rex_loop() {
     for (;;) {
         auto r = co_await receive();
-        const term& m = *r;
-        if (m.is_tuple(2) && m[0].is_pid() && m[1].is_atom(a_features_request)) {
-            send(m[0], tuple(a_features_reply, node_of(current_runtime())->name, list({term(a_erpc)})));
+        const term& msg = *r;
+        atom m, f;
+        std::vector<term> args;
+        if (msg.is_tuple(3) && msg[0].is_atom(atoms::gen_call) && msg[1].is_tuple(2)) {
+            const term& req = msg[2];
+            if (rpc_request(req, a_call, m, f, args) || rpc_request(req, a_block_call, m, f, args))
+                spawn(rex_call, msg[1], req[4], m, f, std::move(args), true);
+            continue;  // anything else is ignored, as rex does
+        }
+        if (msg.is_tuple(2) && msg[0].is_atom(atoms::gen_cast)) {
+            if (rpc_request(msg[1], a_cast, m, f, args))
+                spawn(rex_call, term(), msg[1][4], m, f, std::move(args), false);
+            continue;
+        }
+        if (!(msg.is_tuple(2) && msg[0].is_pid())) continue;
+        const term& from = msg[0];
+        const term& req = msg[1];
+        if (req.is_atom(a_features_request)) {
+            send(from, tuple(a_features_reply, node_of(current_runtime())->name, list({term(a_erpc)})));
+        } else if (rpc_request(req, a_call, m, f, args)) {
+            // the form hidden C nodes send: {From, {call, M, F, A, GL}}, answered {rex, Reply}
+            spawn(rex_call, from, req[4], m, f, std::move(args), true);
+        } else if (req.is_tuple(3) && (req[0].is_atom(a_send) || req[0].is_atom(a_sbcast)) && req[1].is_atom()) {
+            atom name = req[1].as_atom();
+            atom me = node_of(current_runtime())->name;
+            auto to = whereis(name);
+            if (!to) {
+                send(from, tuple(a_rex, me, tuple(a_nonexisting_name, name)));
+            } else if (req[0].is_atom(a_send)) {
+                send(*to, tuple(from, req[2]));  // the named process answers
+            } else {
+                send(*to, req[2]);
+                send(from, tuple(a_rex, me, me));
+            }
         }
     }
 }

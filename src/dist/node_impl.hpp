@@ -249,5 +249,8 @@ node_impl* node_of(runtime_impl* rt) noexcept;
 // erpc:execute_call/4 and execute_cast/3, erlang:apply/2 of an export fun, or any exported
 // function; anything else ends it with {undef, [{M, F, Args, []}]}.
 task<> run_spawned(atom m, atom f, std::vector<term> args);
+// rex's execute_call (OTP rpc.erl): M:F(Args)'s value, a thrown value as it is, and otherwise
+// {badrpc, {'EXIT', Reason}} ({Reason, Stack} for errors; undef carries {M, F, Args, []}).
+task<term> rex_execute(atom m, atom f, std::vector<term> args);
 
 }  // namespace nodus::detail

@@ -51,6 +51,31 @@ task<term> apply_fun(term fun, term args_list) {
 
 namespace detail {
 
+task<term> rex_execute(atom m, atom f, std::vector<term> args) {
+    term result;
+    try {
+        result = co_await call_export(m, f, std::move(args));
+    } catch (const erlang_exception& e) {
+        const term& r = e.reason();
+        switch (e.kind()) {
+            case exception_class::throw_:
+                result = r;
+                break;
+            case exception_class::exit:
+                // undef (call_export's exit) is an error with its stack, as OTP's apply gives it
+                result = tuple(atoms::badrpc, tuple(a_EXIT, r));
+                break;
+            case exception_class::error:
+                result = tuple(atoms::badrpc, tuple(a_EXIT, tuple(r, term())));
+                break;
+        }
+    } catch (const std::exception& e) {
+        result = tuple(atoms::badrpc,
+                       tuple(a_EXIT, tuple(atom("cpp_exception"), binary(std::string_view(e.what())))));
+    }
+    co_return result;
+}
+
 task<> run_spawned(atom m, atom f, std::vector<term> args) {
     if (m == a_erpc && f == a_execute_call && args.size() == 4) {
         // erpc:execute_call(ResRef, M, F, A): the exit reason carries the result (services.md §3.2).

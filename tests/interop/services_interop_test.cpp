@@ -3,6 +3,7 @@
 // Each test starts its own epmd and erl nodes and stops them by PID.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 #include <thread>
 
@@ -458,6 +459,42 @@ TEST_F(services_interop, erl_calls_the_default_exports_by_rpc) {
         e->eval(*n, "rpc:call(N, erlang, halt, []).", b),
         tuple("badrpc"_a,
               tuple("EXIT"_a, tuple(atoms::undef, list({tuple(atoms::erlang, "halt"_a, term(), term())})))));
+}
+
+// The legacy rex protocol (kernel's rpc.erl server), which rpc:block_call, rpc:sbcast and
+// erl_interface's ei_rpc still use: the nodus node answers as an erl node does.
+TEST_F(services_interop, legacy_rex_requests_from_erl_get_erls_answers) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    ASSERT_TRUE(n->rt().register_name("rex_target"_a, n->rt().spawn([]() -> task<> {
+        for (;;) (void)co_await receive();
+    })));
+    export_table& t = n->rt().exports();
+    t.add("rex_test"_a, "reverse"_a, 1, [](std::vector<term> a) -> task<term> {
+        auto v = a[0].list_elements();
+        if (!v) throw error_exception(term(atoms::badarg));
+        std::reverse(v->begin(), v->end());
+        co_return make_list(std::span<const term>(*v));
+    });
+    t.add("rex_test"_a, "throw"_a, 1, [](std::vector<term> a) -> task<term> { throw throw_exception(a[0]); });
+    t.add("rex_test"_a, "exit"_a, 1, [](std::vector<term> a) -> task<term> { throw exit_exception(a[0]); });
+    term node = n->name();
+    std::vector<std::pair<std::string, term>> b{{"N", node}};
+    // rpc:block_call: {'$gen_call', From, {block_call, M, F, A, GL}}.
+    EXPECT_EQ(to_text(e->eval(*n, "rpc:block_call(N, rex_test, reverse, [[1, 2, 3]]).", b)), "[3,2,1]");
+    term undef_here = e->eval(*n, "rpc:block_call(node(), nomod, nofun, [1]).", b);
+    term undef_there = e->eval(*n, "rpc:block_call(N, nomod, nofun, [1]).", b);
+    EXPECT_EQ(undef_there, undef_here) << to_text(undef_there);
+    EXPECT_EQ(to_text(e->eval(*n, "rpc:block_call(N, rex_test, throw, [thrown]).", b)), "thrown");
+    EXPECT_EQ(to_text(e->eval(*n, "rpc:block_call(N, rex_test, exit, [bye]).", b)), "{badrpc,{'EXIT',bye}}");
+    // A gen_server call to rex with the old {call, ...} form, and the hidden C node form.
+    EXPECT_EQ(e->eval(*n, "gen_server:call({rex, N}, {call, erlang, node, [], user}).", b), node);
+    EXPECT_EQ(e->eval(*n, "{rex, N} ! {self(), {call, erlang, node, [], user}}, "
+                          "receive {rex, R} -> R after 5000 -> timeout end.", b),
+              node);
+    // rpc:sbcast: delivered to the registered name; a missing name is reported as bad.
+    EXPECT_EQ(e->eval(*n, "rpc:sbcast([N], rex_target, hello).", b), tuple(list({node}), term()));
+    EXPECT_EQ(e->eval(*n, "rpc:sbcast([N], no_such_name, hello).", b), tuple(term(), list({node})));
 }
 
 TEST_F(services_interop, multicalls_from_erl_over_erl_and_nodus_nodes) {
