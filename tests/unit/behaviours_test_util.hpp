@@ -1,0 +1,46 @@
+// Shared by the behaviours unit tests: a deterministic runtime, and a scenario run as a process.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <ostream>
+#include <stdexcept>
+
+#include "nodus/node/net.hpp"
+#include "nodus/runtime/runtime.hpp"
+#include "nodus/term/text.hpp"
+
+namespace nodus {
+// gtest prints terms as Erlang text.
+inline void PrintTo(const term& t, std::ostream* os) { *os << format_w(t); }
+}  // namespace nodus
+
+namespace nodus::behaviours_test {
+
+inline runtime_options det() {
+    runtime_options o;
+    o.deterministic = true;
+    return o;
+}
+
+inline atom erlang_node() { return erlang::node(); }
+
+// Runs body (a callable returning task<term>) in a new process; returns its result, or the
+// process's exit reason wrapped as {died, Reason}.
+template <class F>
+term run_in(runtime& rt, F body, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    scoped_process me(rt);
+    pid back = me.self();
+    pid p = rt.spawn([back, body]() -> task<> {
+        term r = co_await body();
+        send(back, tuple(atom("result"), r));
+    });
+    me.monitor(p);
+    auto r = me.receive(timeout);
+    if (!r) throw std::runtime_error("scenario did not answer");
+    if (r->is_tuple(2) && (*r)[0].is_atom(atom("result"))) return (*r)[1];
+    return tuple(atom("died"), r->is_tuple(5) ? (*r)[4] : *r);
+}
+
+}  // namespace nodus::behaviours_test
