@@ -44,19 +44,34 @@ pid start_worker(std::vector<term> a) {
 
 }  // namespace
 
-task<supervisor::start_result> start_link(gen_server::server_name name) {
+namespace {
+struct task_sup_spec {
     supervisor::flags fl;
-    fl.strategy = supervisor::strategy::simple_one_for_one;
-    fl.intensity = 3;
-    fl.period = std::chrono::seconds(5);
+    std::vector<supervisor::child_spec> specs;
+};
+task_sup_spec task_sup() {
+    task_sup_spec t;
+    t.fl.strategy = supervisor::strategy::simple_one_for_one;
+    t.fl.intensity = 3;
+    t.fl.period = std::chrono::seconds(5);
     supervisor::child_spec spec;
     spec.id = "task"_a;
     spec.start = supervisor::starter(start_worker);
     spec.restart = supervisor::restart_type::temporary;
     spec.shutdown = std::chrono::milliseconds(5000);
-    std::vector<supervisor::child_spec> specs;
-    specs.push_back(std::move(spec));
-    return supervisor::start_link(std::move(name), fl, std::move(specs));
+    t.specs.push_back(std::move(spec));
+    return t;
+}
+}  // namespace
+
+task<supervisor::start_result> start(gen_server::server_name name) {
+    auto t = task_sup();
+    return supervisor::start(std::move(name), t.fl, std::move(t.specs));
+}
+
+task<supervisor::start_result> start_link(gen_server::server_name name) {
+    auto t = task_sup();
+    return supervisor::start_link(std::move(name), t.fl, std::move(t.specs));
 }
 
 task<async_task> async(term sup, atom module, atom function, std::vector<term> args) {

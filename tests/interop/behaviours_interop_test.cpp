@@ -10,6 +10,7 @@
 #include "cluster.hpp"
 #include "nodus/behaviours/gen_server.hpp"
 #include "nodus/behaviours/supervisor.hpp"
+#include "nodus/behaviours/task.hpp"
 #include "nodus/node/net.hpp"
 #include "nodus/services/global.hpp"
 #include "nodus/services/services.hpp"
@@ -267,4 +268,53 @@ TEST_F(behaviours_interop, cpp_calls_an_erlang_gen_server_by_name_node_and_globa
                              co_return r ? term("replied"_a) : r.error();
                          }),
               "noproc"_a);
+}
+
+// Task.Supervisor.async({Sup, Node}, M, F, A) between two nodus nodes: the task runs on the
+// supervisor's node and its result comes back; a slow one times out as Task.await does.
+TEST_F(behaviours_interop, task_supervisor_async_on_another_nodus_node) {
+    n_->rt().exports().add("math"_a, "square"_a, 1, [](std::vector<term> a) -> task<term> {
+        auto x = a[0].to_int64();
+        co_return tuple(term(*x * *x), erlang::node());
+    });
+    n_->rt().exports().add("math"_a, "sleep"_a, 1, [](std::vector<term> a) -> task<term> {
+        co_await receive(pat::tuple("never"_a)).after(std::chrono::milliseconds(*a[0].to_int64()));
+        co_return term("slept"_a);
+    });
+    term sup = in_process(*n_, []() -> task<term> {
+        auto r = co_await task_supervisor::start(gen_server::local("tasks"_a));
+        co_return r ? r->as_term() : tuple("error"_a, r.error());
+    });
+    ASSERT_TRUE(sup.is_pid());
+    auto m = nodus::test::start_nodus(unique_name("caller"), "cookie", epmd_->port());
+    ASSERT_TRUE(m->connect(n_->name()));
+    atom b = n_->name();
+    term r = in_process(*m, [b]() -> task<term> {
+        std::vector<term> seven{term(7)};
+        auto t = co_await task_supervisor::async(tuple("tasks"_a, b), "math"_a, "square"_a, seven);
+        term v = co_await task_supervisor::await(t, 5000ms);
+        co_return tuple(v, term(t.worker.node()));
+    });
+    EXPECT_EQ(r, tuple(tuple(term(49), b), b));
+    term reason = in_process(*m, [b]() -> task<term> {
+        auto [p, mref] = spawn_monitor([b]() -> task<> {
+            std::vector<term> a{term(10000)};
+            auto t = co_await task_supervisor::async(tuple("tasks"_a, b), "math"_a, "sleep"_a, a);
+            (void)co_await task_supervisor::await(t, 100ms);
+        });
+        (void)p;
+        term mr = mref;
+        auto is_down = [mr](const term& t) { return t.is_tuple(5) && t[1] == mr; };
+        auto d = co_await receive(is_down).after(10s);
+        co_return d ? (*d)[4] : term("none"_a);
+    });
+    ASSERT_TRUE(reason.is_tuple(2));
+    EXPECT_EQ(reason[0], term("timeout"_a));
+    // The timed-out task was linked to its owner and went with it.
+    EXPECT_TRUE(eventually([&] {
+        return in_process(*n_, []() -> task<term> {
+                   auto c = co_await supervisor::count_children("tasks"_a);
+                   co_return term(c.active);
+               }) == term(0);
+    }));
 }

@@ -1,9 +1,11 @@
-// Shared by the behaviours unit tests: a deterministic runtime, and a scenario run as a process.
+// Shared by the behaviours unit tests: a deterministic runtime (NODUS_SEED, NODUS_THREADED vary
+// it), and a scenario run as a process.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <ostream>
 #include <stdexcept>
 
@@ -18,9 +20,16 @@ inline void PrintTo(const term& t, std::ostream* os) { *os << format_w(t); }
 
 namespace nodus::behaviours_test {
 
+// NODUS_SEED=<n> shuffles the order in which runnable processes run (reproducibly).
 inline runtime_options det() {
     runtime_options o;
     o.deterministic = true;
+    if (const char* s = std::getenv("NODUS_SEED")) o.seed = std::strtoull(s, nullptr, 10);
+    // NODUS_THREADED=1: the same scenarios on the multi-threaded scheduler, in real time.
+    if (std::getenv("NODUS_THREADED")) {
+        o.deterministic = false;
+        o.threads = 2;
+    }
     return o;
 }
 
