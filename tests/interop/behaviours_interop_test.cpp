@@ -318,3 +318,41 @@ TEST_F(behaviours_interop, task_supervisor_async_on_another_nodus_node) {
                }) == term(0);
     }));
 }
+
+// multi_call and abcast across an erl node and a nodus node that both run a server named `mc`:
+// the {Tag, Node} tag of multi_call comes back as it went, both ways.
+TEST_F(behaviours_interop, multi_call_and_abcast_across_erl_and_nodus) {
+    load_erl_server();
+    EXPECT_EQ(e_->eval(*n_, "{ok, P} = beh_erl_server:start({local, mc}), is_pid(P)."), term(true));
+    term started = in_process(*n_, []() -> task<term> {
+        auto r = co_await gen_server::start(std::make_unique<kv>(), gen_server::local("mc"_a));
+        co_return term(r.has_value());
+    });
+    ASSERT_EQ(started, term(true));
+    atom erl = e_->name();
+    atom nod = n_->name();
+    // erl: abcast to both, then multi_call both (and a node that is not there).
+    term replies = e_->eval(*n_,
+                            "abcast = gen_server:abcast([E, N], mc, ping), "
+                            "{Rs, Bad} = gen_server:multi_call([E, N, 'nobody@nowhere'], mc, casts, 5000), "
+                            "{lists:sort(Rs), Bad}.",
+                            {{"E", term(erl)}, {"N", term(nod)}});
+    term expected_replies = compare(term(nod), term(erl)) == std::weak_ordering::less ? list({tuple(nod, list({"ping"_a})), tuple(erl, list({"ping"_a}))})
+                                      : list({tuple(erl, list({"ping"_a})), tuple(nod, list({"ping"_a}))});
+    EXPECT_EQ(replies, tuple(expected_replies, list({"nobody@nowhere"_a})));
+    // nodus: the same from C++.
+    term r = in_process(*n_, [erl, nod]() -> task<term> {
+        std::vector<atom> nodes{erl, nod};
+        gen_server::abcast(nodes, "mc"_a, "pong"_a);
+        auto res = co_await gen_server::multi_call(nodes, "mc"_a, "casts"_a, 5000ms);
+        std::vector<term> rs;
+        for (auto& [node_name, reply] : res.replies) rs.push_back(tuple(node_name, reply));
+        co_return tuple(std::int64_t(rs.size()), std::int64_t(res.bad_nodes.size()), make_list(std::move(rs)));
+    });
+    ASSERT_TRUE(r.is_tuple(3));
+    EXPECT_EQ(r[0], term(2));
+    EXPECT_EQ(r[1], term(0));
+    for (const term& e : r[2].list_elements().value_or(std::vector<term>())) {
+        EXPECT_EQ(e[1], list({"ping"_a, "pong"_a})) << format_w(e);
+    }
+}

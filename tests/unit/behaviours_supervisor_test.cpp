@@ -50,6 +50,8 @@ child_spec spec(pid obs, term id, supervisor::restart_type r = supervisor::resta
     return c;
 }
 
+task<> wait_forever() { co_await receive(pat::tuple("never"_a)); }
+
 supervisor::flags flags(supervisor::strategy s, int intensity = 10, int period = 5) {
     supervisor::flags f;
     f.strategy = s;
@@ -377,4 +379,20 @@ TEST(task_supervisor, async_await_and_timeout) {
                         reason.is_tuple(2) ? reason[1][0] : term());
     });
     EXPECT_EQ(r, tuple(term(49), term(true), "timeout"_a, "Elixir.Task"_a));
+}
+
+// The shape docs/behaviours.md and supervisor.hpp show: designated initializers for specs and
+// flags, starter() around a callable returning a pid.
+TEST(supervisor, documented_spec_and_flags_syntax) {
+    runtime rt(det());
+    term r = run_in(rt, []() -> task<term> {
+        std::vector<child_spec> children;
+        children.push_back({.id = "db"_a, .start = supervisor::starter([] { return spawn_link(wait_forever); }),
+                            .restart = supervisor::restart_type::transient});
+        supervisor::flags f{.strategy = supervisor::strategy::rest_for_one, .intensity = 3, .period = 5s};
+        auto sup = co_await supervisor::start_link(gen_server::local("app_sup"_a), f, children);
+        auto kids = co_await supervisor::which_children("app_sup"_a);
+        co_return tuple(term(sup.has_value()), kids.at(0).id, term(kids.at(0).child.is_pid()));
+    });
+    EXPECT_EQ(r, tuple(true, "db"_a, true));
 }
