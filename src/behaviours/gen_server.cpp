@@ -96,9 +96,10 @@ struct server_process {
     pid parent;  // the starter for start_link, self for start
 };
 
-void unregister_name(const server_name& n) {
+// gen:unregister_name: before init's failure is reported, so that a new start can take the name.
+task<> unregister_name(server_name n) {
     if (n.scope == server_name::kind::local) nodus::unregister(n.name.as_atom());
-    // A global name goes with its process: global monitors it on every node.
+    if (n.scope == server_name::kind::global) co_await global::unregister_name(n.name);
 }
 
 void ack(const server_process& sp, term result) { send(sp.starter, tuple(a_ack, sp.ack_ref, std::move(result))); }
@@ -159,7 +160,7 @@ task<> server_main(server_process sp) {
         err = std::current_exception();
     }
     if (err) {
-        unregister_name(sp.name);
+        co_await unregister_name(sp.name);
         ack(sp, tuple(atoms::error, exit_reason_of(err)));
         std::rethrow_exception(err);
     }
@@ -168,11 +169,11 @@ task<> server_main(server_process sp) {
             ack(sp, tuple(atoms::ok, self_term()));
             break;
         case action::kind::stop:
-            unregister_name(sp.name);
+            co_await unregister_name(sp.name);
             ack(sp, tuple(atoms::error, a.reason));
             exit(a.reason);
         case action::kind::ignore:
-            unregister_name(sp.name);
+            co_await unregister_name(sp.name);
             ack(sp, term(a_ignore));
             exit(term(atoms::normal));
         default: {
@@ -190,6 +191,7 @@ task<> server_main(server_process sp) {
         if (timeout.count() < 0) r = co_await receive();
         else r = co_await receive().after(timeout);
         term msg = r ? std::move(r.message) : term(atoms::timeout);
+        const milliseconds loop_timeout = timeout;  // a system message leaves it running
         timeout = milliseconds{-1};
 
         std::optional<from> caller;
@@ -230,6 +232,7 @@ task<> server_main(server_process sp) {
             } else {
                 reply(sys_from, tuple(atoms::error, tuple(a_unknown_system_msg, req)));
             }
+            if (r) timeout = loop_timeout;
             continue;
         } else if (msg.is_tuple(3) && msg[0].is_atom(atoms::EXIT) && msg[1] == sp.parent.as_term()) {
             action st = stop_with(msg[2]);

@@ -283,3 +283,16 @@ TEST(gen_server, abcast_and_multi_call_on_this_node) {
     });
     EXPECT_EQ(r, tuple(term(2), term(1), term(1)));
 }
+
+TEST(gen_server, a_system_message_does_not_cancel_the_idle_timeout) {
+    runtime rt(det());
+    term r = run_in(rt, []() -> task<term> {
+        auto t0 = monotonic_time();
+        auto p = co_await gen_server::start_link(std::make_unique<counter>(0, self(), tuple("timeout"_a, 100)));
+        co_await receive().after(50ms);
+        auto st = co_await gen_server::do_call(p->as_term(), "system"_a, "get_state"_a, 1000ms);
+        term idle = co_await wait_for("idle"_a);
+        co_return tuple(*st, term(idle == p->as_term()), term(monotonic_time() - t0 >= 100ms));
+    });
+    EXPECT_EQ(r, tuple(tuple("count"_a, 0), true, true));
+}
