@@ -36,9 +36,13 @@ const atom a_ack{"$nodus_gen_ack"};
 const atom a_unknown_system_msg{"unknown_system_msg"};
 const atom a_shutdown{"shutdown"};
 
-term timeout_term(milliseconds t) { return t.count() < 0 ? term(atoms::infinity) : term(std::int64_t(t.count())); }
+term timeout_term(milliseconds t) {
+    return t.count() < 0 ? term(atoms::infinity) : term(std::int64_t(t.count()));
+}
 
-bool is_global_ref(const term& t) { return t.is_tuple(2) && t[0].is_atom(a_global); }
+bool is_global_ref(const term& t) {
+    return t.is_tuple(2) && t[0].is_atom(a_global);
+}
 
 // Where dest lives, as gen:do_for_proc resolves it: a pid, or {Name, Node} on another node.
 // An error is the reason gen:call exits with.
@@ -67,7 +71,9 @@ result<term, term> resolve(const term& dest) {
     return unexpected(term(atoms::badarg));
 }
 
-atom node_of(const term& target) { return target.is_pid() ? target.pid_node() : target[1].as_atom(); }
+atom node_of(const term& target) {
+    return target.is_pid() ? target.pid_node() : target[1].as_atom();
+}
 
 void do_send(const term& dest, term msg) {
     try {
@@ -102,7 +108,9 @@ task<> unregister_name(server_name n) {
     if (n.scope == server_name::kind::global) co_await global::unregister_name(n.name);
 }
 
-void ack(const server_process& sp, term result) { send(sp.starter, tuple(a_ack, sp.ack_ref, std::move(result))); }
+void ack(const server_process& sp, term result) {
+    send(sp.starter, tuple(a_ack, sp.ack_ref, std::move(result)));
+}
 
 // Ends the server after a callback threw: terminate(exit reason), then the same exception.
 task<> crash(server& s, std::exception_ptr e) {
@@ -188,8 +196,10 @@ task<> server_main(server_process sp) {
     const std::optional<from> no_caller;
     for (;;) {
         received r;
-        if (timeout.count() < 0) r = co_await receive();
-        else r = co_await receive().after(timeout);
+        if (timeout.count() < 0)
+            r = co_await receive();
+        else
+            r = co_await receive().after(timeout);
         term msg = r ? std::move(r.message) : term(atoms::timeout);
         const milliseconds loop_timeout = timeout;  // a system message leaves it running
         timeout = milliseconds{-1};
@@ -276,8 +286,10 @@ task<start_result> do_start(std::unique_ptr<server> s, server_name name, millise
                (t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mref_t);
     };
     received r;
-    if (timeout.count() < 0) r = co_await receive(is_answer);
-    else r = co_await receive(is_answer).after(timeout);
+    if (timeout.count() < 0)
+        r = co_await receive(is_answer);
+    else
+        r = co_await receive(is_answer).after(timeout);
     if (!r) {
         // proc_lib's kill_flush: the late server goes, and so does its exit signal.
         if (link_it) unlink(p);
@@ -318,12 +330,24 @@ void reply(const from& to, term value) {
     send(to.caller, tuple(to.tag, std::move(value)));
 }
 
-task<action> server::init() { co_return ok(); }
-task<action> server::handle_call(term request, from) { co_return stop_with(tuple(a_bad_call, request)); }
-task<action> server::handle_cast(term request) { co_return stop_with(tuple(a_bad_cast, request)); }
-task<action> server::handle_info(term) { co_return noreply(); }
-task<> server::terminate(term) { co_return; }
-term server::format_status() const { return term(atoms::undefined); }
+task<action> server::init() {
+    co_return ok();
+}
+task<action> server::handle_call(term request, from) {
+    co_return stop_with(tuple(a_bad_call, request));
+}
+task<action> server::handle_cast(term request) {
+    co_return stop_with(tuple(a_bad_cast, request));
+}
+task<action> server::handle_info(term) {
+    co_return noreply();
+}
+task<> server::terminate(term) {
+    co_return;
+}
+term server::format_status() const {
+    return term(atoms::undefined);
+}
 
 term server_name::to_term() const {
     switch (scope) {
@@ -356,8 +380,10 @@ task<result<term, term>> do_call(term dest, atom label, term request, millisecon
         return (t.is_tuple(2) && t[0] == ref) || (t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == ref);
     };
     received r;
-    if (timeout.count() < 0) r = co_await receive(is_reply);
-    else r = co_await receive(is_reply).after(timeout);
+    if (timeout.count() < 0)
+        r = co_await receive(is_reply);
+    else
+        r = co_await receive(is_reply).after(timeout);
     if (!r) {
         demonitor(mref, true);
         // A reply that arrived meanwhile still counts (gen:do_call does the same).
@@ -393,12 +419,16 @@ task<term> call_or_exit(term dest, term request, milliseconds timeout, bool with
 }
 }  // namespace
 
-task<term> call(term dest, term request) { return call_or_exit(std::move(dest), std::move(request), default_timeout, false); }
+task<term> call(term dest, term request) {
+    return call_or_exit(std::move(dest), std::move(request), default_timeout, false);
+}
 task<term> call(term dest, term request, milliseconds timeout) {
     return call_or_exit(std::move(dest), std::move(request), timeout, true);
 }
 
-void cast(term dest, term request) { do_send(dest, tuple(atoms::gen_cast, std::move(request))); }
+void cast(term dest, term request) {
+    do_send(dest, tuple(atoms::gen_cast, std::move(request)));
+}
 
 task<> stop(term dest, term reason, milliseconds timeout) {
     // proc_lib:stop/3: monitor, sys:terminate (a `system` call), then wait for the DOWN.
@@ -418,10 +448,14 @@ task<> stop(term dest, term reason, milliseconds timeout) {
         left = std::max(milliseconds(0), timeout - spent);
     }
     term mref_t = mref;
-    auto is_down = [mref_t](const term& t) { return t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mref_t; };
+    auto is_down = [mref_t](const term& t) {
+        return t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mref_t;
+    };
     received d;
-    if (left.count() < 0) d = co_await receive(is_down);
-    else d = co_await receive(is_down).after(left);
+    if (left.count() < 0)
+        d = co_await receive(is_down);
+    else
+        d = co_await receive(is_down).after(left);
     if (!d) {
         demonitor(mref, true);
         exit(term(atoms::timeout));
@@ -437,7 +471,8 @@ void abcast(atom name, term request) {
 
 void abcast(const std::vector<atom>& nodes, atom name, term request) {
     term msg = tuple(atoms::gen_cast, std::move(request));
-    for (atom n : nodes) do_send(tuple(name, n), msg);
+    for (atom n : nodes)
+        do_send(tuple(name, n), msg);
 }
 
 namespace {
@@ -520,8 +555,10 @@ task<multi_call_result> multi_call(std::vector<atom> nodes, atom name, term requ
     multi_call_result out;
     std::vector<term> replies = (*r)[2].list_elements().value_or(std::vector<term>());
     std::vector<term> bad = (*r)[3].list_elements().value_or(std::vector<term>());
-    for (const term& e : replies) out.replies.emplace_back(e[0].as_atom(), e[1]);
-    for (const term& e : bad) out.bad_nodes.push_back(e.as_atom());
+    for (const term& e : replies)
+        out.replies.emplace_back(e[0].as_atom(), e[1]);
+    for (const term& e : bad)
+        out.bad_nodes.push_back(e.as_atom());
     co_return out;
 }
 

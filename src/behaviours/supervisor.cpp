@@ -77,7 +77,9 @@ bool is_shutdown_reason(const term& r) {
     return r.is_atom(atoms::normal) || r.is_atom(a_shutdown) || (r.is_tuple(2) && r[0].is_atom(a_shutdown));
 }
 
-term type_term(child_type t) { return term(t == child_type::worker ? a_worker : a_supervisor); }
+term type_term(child_type t) {
+    return term(t == child_type::worker ? a_worker : a_supervisor);
+}
 
 // Erlang's {ok, Pid} | {ok, undefined} | {error, R} for a start result.
 term start_reply(const start_result& r) {
@@ -97,7 +99,8 @@ task<start_result> run_start(child_spec spec, std::vector<term> extra) {
     start_function fn = spec.start;
     if (!fn) co_return unexpected(tuple(a_invalid_child_spec, spec.id));
     std::vector<term> args = spec.args;
-    for (auto& e : extra) args.push_back(std::move(e));
+    for (auto& e : extra)
+        args.push_back(std::move(e));
     start_result r = unexpected(term(atoms::undefined));
     std::exception_ptr err;
     try {
@@ -121,15 +124,19 @@ task<> shutdown(term p, shutdown_spec how) {
     pid target = p.as_pid();
     reference mon = monitor(p);
     term mon_t = mon;
-    auto is_down = [mon_t](const term& t) { return t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mon_t; };
+    auto is_down = [mon_t](const term& t) {
+        return t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mon_t;
+    };
     received d;
     if (how.is_brutal_kill()) {
         nodus::exit(target, term(atoms::kill));
         d = co_await receive(is_down);
     } else {
         nodus::exit(target, term(a_shutdown));
-        if (how.is_infinity()) d = co_await receive(is_down);
-        else d = co_await receive(is_down).after(how.timeout());
+        if (how.is_infinity())
+            d = co_await receive(is_down);
+        else
+            d = co_await receive(is_down).after(how.timeout());
         if (!d) {
             nodus::exit(target, term(atoms::kill));
             d = co_await receive(is_down);
@@ -138,7 +145,9 @@ task<> shutdown(term p, shutdown_spec how) {
     co_await unlink_flush(p);
 }
 
-bool is_local(const term& p) { return p.pid_node() == erlang::node(); }
+bool is_local(const term& p) {
+    return p.pid_node() == erlang::node();
+}
 
 class sup_server : public gen_server::server {
 public:
@@ -198,14 +207,15 @@ private:
     std::vector<child_spec> specs_;  // as given to init
     std::vector<child> children_;    // in start order
     child_spec dyn_spec_;
-    std::vector<dyn_child> dyn_;     // in start order
+    std::vector<dyn_child> dyn_;         // in start order
     std::deque<std::int64_t> restarts_;  // seconds, newest first
 };
 
 bool sup_server::add_restart() {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(monotonic_time()).count();
     auto threshold = now - flags_.period.count();
-    while (!restarts_.empty() && restarts_.back() < threshold) restarts_.pop_back();
+    while (!restarts_.empty() && restarts_.back() < threshold)
+        restarts_.pop_back();
     restarts_.push_front(now);
     return restarts_.size() <= std::size_t(std::max(flags_.intensity, 0));
 }
@@ -213,16 +223,19 @@ bool sup_server::add_restart() {
 task<action> sup_server::init() {
     trap_exit(true);
     if (simple()) {
-        if (specs_.size() != 1) co_return gen_server::stop_with(tuple(a_bad_start_spec, std::int64_t(specs_.size())));
+        if (specs_.size() != 1)
+            co_return gen_server::stop_with(tuple(a_bad_start_spec, std::int64_t(specs_.size())));
         dyn_spec_ = specs_[0];
         co_return gen_server::ok();
     }
     for (std::size_t i = 0; i < specs_.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (specs_[i].id == specs_[j].id) {
-                co_return gen_server::stop_with(tuple(a_start_spec, tuple(a_duplicate_child_name, specs_[i].id)));
+                co_return gen_server::stop_with(
+                    tuple(a_start_spec, tuple(a_duplicate_child_name, specs_[i].id)));
             }
-    for (auto& s : specs_) children_.push_back({s, term(atoms::undefined), false});
+    for (auto& s : specs_)
+        children_.push_back({s, term(atoms::undefined), false});
     auto failed = co_await start_range(0);
     if (failed) {
         std::size_t k = *failed;
@@ -292,15 +305,19 @@ task<bool> sup_server::restart(std::size_t i) {
     // Temporary children may have gone: find where to start again.
     int at = find(id);
     if (at < 0) co_return true;
-    if (flags_.strategy == strategy::one_for_all) first = 0;
-    else first = std::size_t(at);
+    if (flags_.strategy == strategy::one_for_all)
+        first = 0;
+    else
+        first = std::size_t(at);
     std::optional<std::size_t> failed;
     if (flags_.strategy == strategy::one_for_one) {
         child_spec spec = children_[first].spec;
         std::vector<term> none;
         start_result r = co_await run_start(spec, none);
-        if (r) children_[first].pid = r->as_term();
-        else if (!r.error().is_atom(a_ignore)) failed = first;
+        if (r)
+            children_[first].pid = r->as_term();
+        else if (!r.error().is_atom(a_ignore))
+            failed = first;
     } else {
         failed = co_await start_range(first);
     }
@@ -349,7 +366,8 @@ task<term> sup_server::do_start_child(child_spec spec) {
     if (r) {
         children_.push_back({spec, r->as_term(), false});
     } else if (r.error().is_atom(a_ignore)) {
-        if (spec.restart != restart_type::temporary) children_.push_back({spec, term(atoms::undefined), false});
+        if (spec.restart != restart_type::temporary)
+            children_.push_back({spec, term(atoms::undefined), false});
     }
     co_return start_reply(r);
 }
@@ -390,12 +408,14 @@ task<action> sup_server::handle_call(term req, gen_server::from) {
     if (req.is_tuple(2) && req[0].is_atom(a_start_child)) {
         const term& arg = req[1];
         if (simple()) {
-            if (!arg.is_list()) co_return gen_server::reply(tuple(atoms::error, tuple(a_invalid_child_spec, arg)));
+            if (!arg.is_list())
+                co_return gen_server::reply(tuple(atoms::error, tuple(a_invalid_child_spec, arg)));
             std::vector<term> extra = *arg.list_elements();
             start_result r = co_await run_start(dyn_spec_, extra);
             if (r) {
                 std::vector<term> args = dyn_spec_.args;
-                for (auto& e : extra) args.push_back(e);
+                for (auto& e : extra)
+                    args.push_back(e);
                 dyn_.push_back({r->as_term(), std::move(args), false});
             }
             co_return gen_server::reply(start_reply(r));
@@ -477,9 +497,12 @@ task<action> sup_server::handle_info(term msg) {
         if (at < 0) co_return gen_server::noreply();
         auto i = std::size_t(at);
         restart_type rt = dyn_spec_.restart;
-        bool again = rt == restart_type::permanent || (rt == restart_type::transient && !is_shutdown_reason(reason));
-        if (again) ok = co_await restart_dyn(i);
-        else dyn_.erase(dyn_.begin() + at);
+        bool again =
+            rt == restart_type::permanent || (rt == restart_type::transient && !is_shutdown_reason(reason));
+        if (again)
+            ok = co_await restart_dyn(i);
+        else
+            dyn_.erase(dyn_.begin() + at);
     } else {
         int at = -1;
         for (std::size_t i = 0; i < children_.size(); ++i)
@@ -487,9 +510,12 @@ task<action> sup_server::handle_info(term msg) {
         if (at < 0) co_return gen_server::noreply();
         auto i = std::size_t(at);
         restart_type rt = children_[i].spec.restart;
-        bool again = rt == restart_type::permanent || (rt == restart_type::transient && !is_shutdown_reason(reason));
-        if (again) ok = co_await restart(i);
-        else del_child(i);
+        bool again =
+            rt == restart_type::permanent || (rt == restart_type::transient && !is_shutdown_reason(reason));
+        if (again)
+            ok = co_await restart(i);
+        else
+            del_child(i);
     }
     if (!ok) co_return gen_server::stop_with(term(a_shutdown));
     co_return gen_server::noreply();
@@ -512,7 +538,9 @@ task<> sup_server::terminate_dynamic() {
     bool timed_out = false;
     for (auto& w : ws) {
         term mon_t = w.mon;
-        auto is_down = [mon_t](const term& t) { return t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mon_t; };
+        auto is_down = [mon_t](const term& t) {
+            return t.is_tuple(5) && t[0].is_atom(atoms::DOWN) && t[1] == mon_t;
+        };
         received d;
         if (dyn_spec_.shutdown.is_brutal_kill() || dyn_spec_.shutdown.is_infinity()) {
             d = co_await receive(is_down);
@@ -532,8 +560,10 @@ task<> sup_server::terminate_dynamic() {
 }
 
 task<> sup_server::terminate(term) {
-    if (simple()) co_await terminate_dynamic();
-    else co_await terminate_range(0, children_.size(), std::size_t(-1));
+    if (simple())
+        co_await terminate_dynamic();
+    else
+        co_await terminate_range(0, children_.size(), std::size_t(-1));
 }
 
 term sup_server::format_status() const {
@@ -615,7 +645,8 @@ task<std::vector<child_info>> which_children(term sup) {
     std::vector<child_info> out;
     std::vector<term> elems = r.list_elements().value_or(std::vector<term>());
     for (const term& e : elems) {
-        out.push_back({e[0], e[1], e[2].is_atom(a_worker) ? child_type::worker : child_type::supervisor, e[3]});
+        out.push_back(
+            {e[0], e[1], e[2].is_atom(a_worker) ? child_type::worker : child_type::supervisor, e[3]});
     }
     co_return out;
 }
@@ -626,10 +657,14 @@ task<child_counts> count_children(term sup) {
     std::vector<term> elems = r.list_elements().value_or(std::vector<term>());
     for (const term& e : elems) {
         auto v = e[1].to_int64().value_or(0);
-        if (e[0].is_atom(a_specs)) c.specs = v;
-        else if (e[0].is_atom(a_active)) c.active = v;
-        else if (e[0].is_atom(a_supervisors)) c.supervisors = v;
-        else if (e[0].is_atom(a_workers)) c.workers = v;
+        if (e[0].is_atom(a_specs))
+            c.specs = v;
+        else if (e[0].is_atom(a_active))
+            c.active = v;
+        else if (e[0].is_atom(a_supervisors))
+            c.supervisors = v;
+        else if (e[0].is_atom(a_workers))
+            c.workers = v;
     }
     co_return c;
 }

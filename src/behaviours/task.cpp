@@ -97,8 +97,10 @@ task<result<std::optional<term>, term>> wait_for(async_task t, std::chrono::mill
         return (m.is_tuple(2) && m[0] == tag) || (m.is_tuple(5) && m[0].is_atom(atoms::DOWN) && m[1] == mon);
     };
     received r;
-    if (timeout.count() < 0) r = co_await receive(is_answer);
-    else r = co_await receive(is_answer).after(timeout);
+    if (timeout.count() < 0)
+        r = co_await receive(is_answer);
+    else
+        r = co_await receive(is_answer).after(timeout);
     if (!r) co_return std::optional<term>{};
     if (r->is_tuple(5)) co_return unexpected((*r)[4]);
     demonitor(t.monitor, true);

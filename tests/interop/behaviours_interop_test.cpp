@@ -24,7 +24,9 @@ using gen_server::action;
 
 namespace nodus {
 // gtest prints terms as Erlang text.
-inline void PrintTo(const term& t, std::ostream* os) { *os << format_w(t); }
+inline void PrintTo(const term& t, std::ostream* os) {
+    *os << format_w(t);
+}
 }  // namespace nodus
 
 namespace {
@@ -73,7 +75,9 @@ private:
     std::vector<term> casts_;
 };
 
-task<> parked() { co_await receive(pat::tuple("never"_a)); }
+task<> parked() {
+    co_await receive(pat::tuple("never"_a));
+}
 
 class behaviours_interop : public ::testing::Test {
 protected:
@@ -104,8 +108,10 @@ protected:
         std::filesystem::create_directories(dir);
         auto path = dir / "beh_erl_server.erl";
         std::ofstream(path) << erl_server_source;
-        e_->eval(*n_, "{ok, M, B} = compile:file(P, [binary, report]), {module, M} = code:load_binary(M, P, B), ok.",
-                 {{"P", string(path.string())}});
+        e_->eval(
+            *n_,
+            "{ok, M, B} = compile:file(P, [binary, report]), {module, M} = code:load_binary(M, P, B), ok.",
+            {{"P", string(path.string())}});
         std::filesystem::remove_all(dir);
     }
     std::string nodus_name() const { return quoted(n_->name()); }
@@ -144,16 +150,20 @@ TEST_F(behaviours_interop, erl_calls_and_casts_a_cpp_server_by_name_node_and_glo
     // By pid, too (the monitor+alias path of gen:do_call).
     EXPECT_EQ(e_->eval(*n_, "gen_server:call(P, whoami).", {{"P", started}}), term(n_->name()));
     // {global, Name}: erl resolves the name registered by the C++ server.
-    EXPECT_TRUE(eventually([&] { return e_->eval(*n_, "global:whereis_name(cpp_global_kv).") == global_started; }));
-    EXPECT_EQ(e_->eval(*n_, "gen_server:call({global, cpp_global_kv}, {put, g, 1}), "
-                            "gen_server:call({global, cpp_global_kv}, {get, g})."),
+    EXPECT_TRUE(
+        eventually([&] { return e_->eval(*n_, "global:whereis_name(cpp_global_kv).") == global_started; }));
+    EXPECT_EQ(e_->eval(*n_,
+                       "gen_server:call({global, cpp_global_kv}, {put, g, 1}), "
+                       "gen_server:call({global, cpp_global_kv}, {get, g})."),
               term(1));
-    EXPECT_EQ(e_->eval(*n_, "gen_server:cast({global, cpp_global_kv}, via_global), "
-                            "gen_server:call({global, cpp_global_kv}, casts)."),
+    EXPECT_EQ(e_->eval(*n_,
+                       "gen_server:cast({global, cpp_global_kv}, via_global), "
+                       "gen_server:call({global, cpp_global_kv}, casts)."),
               list({"via_global"_a}));
     // A call the C++ server never answers: erl's caller exits with OTP's timeout shape.
-    EXPECT_EQ(e_->eval(*n_, "{'EXIT', {timeout, {gen_server, call, [D, never, 200]}}} = "
-                            "(catch gen_server:call(D, never, 200)), timeout.",
+    EXPECT_EQ(e_->eval(*n_,
+                       "{'EXIT', {timeout, {gen_server, call, [D, never, 200]}}} = "
+                       "(catch gen_server:call(D, never, 200)), timeout.",
                        {{"D", tuple("cpp_kv"_a, n_->name())}}),
               "timeout"_a);
     // sys:get_state/1 gets format_status().
@@ -186,10 +196,12 @@ TEST_F(behaviours_interop, erl_asks_a_cpp_supervisor_for_its_children) {
     });
     ASSERT_TRUE(sup.is_pid());
     std::string dest = "{cpp_sup, " + nodus_name() + "}";
-    term kids = e_->eval(*n_, "[{Id, is_pid(P), T} || {Id, P, T, _} <- supervisor:which_children(" + dest + ")].");
+    term kids =
+        e_->eval(*n_, "[{Id, is_pid(P), T} || {Id, P, T, _} <- supervisor:which_children(" + dest + ")].");
     EXPECT_EQ(kids, list({tuple("kv"_a, true, "worker"_a), tuple("worker_a"_a, true, "worker"_a)}));
-    EXPECT_EQ(e_->eval(*n_, "supervisor:count_children(" + dest + ")."),
-              list({tuple("specs"_a, 2), tuple("active"_a, 2), tuple("supervisors"_a, 0), tuple("workers"_a, 2)}));
+    EXPECT_EQ(
+        e_->eval(*n_, "supervisor:count_children(" + dest + ")."),
+        list({tuple("specs"_a, 2), tuple("active"_a, 2), tuple("supervisors"_a, 0), tuple("workers"_a, 2)}));
     // erl kills the supervised C++ server; the supervisor restarts it; erl calls the new one.
     term old_kv = in_process(*n_, []() -> task<term> {
         auto p = whereis("sup_kv"_a);
@@ -204,7 +216,8 @@ TEST_F(behaviours_interop, erl_asks_a_cpp_supervisor_for_its_children) {
     EXPECT_EQ(e_->eval(*n_, "supervisor:terminate_child(" + dest + ", worker_a)."), term(atoms::ok));
     EXPECT_EQ(e_->eval(*n_, "supervisor:restart_child(" + dest + ", kv)."), tuple("error"_a, "running"_a));
     EXPECT_EQ(e_->eval(*n_, "supervisor:delete_child(" + dest + ", worker_a)."), term(atoms::ok));
-    EXPECT_EQ(e_->eval(*n_, "supervisor:delete_child(" + dest + ", worker_a)."), tuple("error"_a, "not_found"_a));
+    EXPECT_EQ(e_->eval(*n_, "supervisor:delete_child(" + dest + ", worker_a)."),
+              tuple("error"_a, "not_found"_a));
     in_process(*n_, [sup]() -> task<term> {
         co_await gen_server::stop(sup);
         co_return term(atoms::ok);
@@ -218,7 +231,8 @@ TEST_F(behaviours_interop, cpp_calls_an_erlang_gen_server_by_name_node_and_globa
     atom erl = e_->name();
     EXPECT_EQ(in_process(*n_,
                          [erl]() -> task<term> {
-                             co_return co_await gen_server::call(tuple("beh_local"_a, erl), tuple("echo"_a, 1));
+                             co_return co_await gen_server::call(tuple("beh_local"_a, erl),
+                                                                 tuple("echo"_a, 1));
                          }),
               tuple("echoed"_a, 1, erl));
     EXPECT_TRUE(eventually([&] {
@@ -258,9 +272,10 @@ TEST_F(behaviours_interop, cpp_calls_an_erlang_gen_server_by_name_node_and_globa
         auto d = co_await receive(is_down).after(5s);
         co_return d ? (*d)[4] : term("none"_a);
     });
-    EXPECT_EQ(reason, tuple("timeout"_a, tuple("gen_server"_a, "call"_a,
-                                              list({tuple("global"_a, "beh_global"_a), tuple("sleep"_a, 1000),
-                                                    term(100)}))));
+    EXPECT_EQ(reason,
+              tuple("timeout"_a,
+                    tuple("gen_server"_a, "call"_a,
+                          list({tuple("global"_a, "beh_global"_a), tuple("sleep"_a, 1000), term(100)}))));
     // A name that is not registered there: noproc.
     EXPECT_EQ(in_process(*n_,
                          [erl]() -> task<term> {
@@ -337,8 +352,9 @@ TEST_F(behaviours_interop, multi_call_and_abcast_across_erl_and_nodus) {
                             "{Rs, Bad} = gen_server:multi_call([E, N, 'nobody@nowhere'], mc, casts, 5000), "
                             "{lists:sort(Rs), Bad}.",
                             {{"E", term(erl)}, {"N", term(nod)}});
-    term expected_replies = compare(term(nod), term(erl)) == std::weak_ordering::less ? list({tuple(nod, list({"ping"_a})), tuple(erl, list({"ping"_a}))})
-                                      : list({tuple(erl, list({"ping"_a})), tuple(nod, list({"ping"_a}))});
+    term expected_replies = compare(term(nod), term(erl)) == std::weak_ordering::less
+                                ? list({tuple(nod, list({"ping"_a})), tuple(erl, list({"ping"_a}))})
+                                : list({tuple(erl, list({"ping"_a})), tuple(nod, list({"ping"_a}))});
     EXPECT_EQ(replies, tuple(expected_replies, list({"nobody@nowhere"_a})));
     // nodus: the same from C++.
     term r = in_process(*n_, [erl, nod]() -> task<term> {
@@ -346,8 +362,10 @@ TEST_F(behaviours_interop, multi_call_and_abcast_across_erl_and_nodus) {
         gen_server::abcast(nodes, "mc"_a, "pong"_a);
         auto res = co_await gen_server::multi_call(nodes, "mc"_a, "casts"_a, 5000ms);
         std::vector<term> rs;
-        for (auto& [node_name, reply] : res.replies) rs.push_back(tuple(node_name, reply));
-        co_return tuple(std::int64_t(rs.size()), std::int64_t(res.bad_nodes.size()), make_list(std::move(rs)));
+        for (auto& [node_name, reply] : res.replies)
+            rs.push_back(tuple(node_name, reply));
+        co_return tuple(std::int64_t(rs.size()), std::int64_t(res.bad_nodes.size()),
+                        make_list(std::move(rs)));
     });
     ASSERT_TRUE(r.is_tuple(3));
     EXPECT_EQ(r[0], term(2));

@@ -20,7 +20,8 @@ public:
 
     task<action> init() override {
         if (init_action_.is_atom("ignore"_a)) co_return gen_server::ignore();
-        if (init_action_.is_tuple(2) && init_action_[0].is_atom("stop"_a)) co_return gen_server::stop_with(init_action_[1]);
+        if (init_action_.is_tuple(2) && init_action_[0].is_atom("stop"_a))
+            co_return gen_server::stop_with(init_action_[1]);
         if (init_action_.is_atom("crash"_a)) error("init_failed"_a);
         if (init_action_.is_tuple(2) && init_action_[0].is_atom("timeout"_a)) {
             co_return gen_server::ok().after(std::chrono::milliseconds(*init_action_[1].to_int64()));
@@ -137,9 +138,8 @@ TEST(gen_server, call_timeout_exits_the_caller_as_otp) {
     runtime rt(det());
     term r = run_in(rt, []() -> task<term> {
         pid p = co_await start_counter(0);
-        auto [caller, mref] = spawn_monitor([p]() -> task<> {
-            (void)co_await gen_server::call(p, "never"_a, 100ms);
-        });
+        auto [caller, mref] =
+            spawn_monitor([p]() -> task<> { (void)co_await gen_server::call(p, "never"_a, 100ms); });
         (void)caller;
         term mref_t = mref;
         auto is_down = [mref_t](const term& m) { return m.is_tuple(5) && m[1] == mref_t; };
@@ -155,7 +155,8 @@ TEST(gen_server, call_timeout_exits_the_caller_as_otp) {
 TEST(gen_server, call_to_a_missing_name_exits_noproc_with_call2_args) {
     runtime rt(det());
     term r = run_in(rt, []() -> task<term> {
-        auto [caller, mref] = spawn_monitor([]() -> task<> { (void)co_await gen_server::call("nobody"_a, "get"_a); });
+        auto [caller, mref] =
+            spawn_monitor([]() -> task<> { (void)co_await gen_server::call("nobody"_a, "get"_a); });
         (void)caller;
         term mref_t = mref;
         auto is_down = [mref_t](const term& m) { return m.is_tuple(5) && m[1] == mref_t; };
@@ -184,8 +185,10 @@ TEST(gen_server, init_results_ok_stop_ignore_crash_and_already_started) {
     term r = run_in(rt, []() -> task<term> {
         trap_exit(true);
         auto a = co_await gen_server::start(std::make_unique<counter>(0, pid(), tuple("stop"_a, "no_way"_a)));
-        auto b = co_await gen_server::start(std::make_unique<counter>(0, pid(), "ignore"_a), gen_server::local("ig"_a));
-        auto c = co_await gen_server::start(std::make_unique<counter>(0, pid(), "crash"_a), gen_server::local("cr"_a));
+        auto b = co_await gen_server::start(std::make_unique<counter>(0, pid(), "ignore"_a),
+                                            gen_server::local("ig"_a));
+        auto c = co_await gen_server::start(std::make_unique<counter>(0, pid(), "crash"_a),
+                                            gen_server::local("cr"_a));
         auto d = co_await gen_server::start(std::make_unique<counter>(0), gen_server::local("one"_a));
         auto e = co_await gen_server::start(std::make_unique<counter>(0), gen_server::local("one"_a));
         // A failed init leaves no name behind.
@@ -223,7 +226,8 @@ TEST(gen_server, stop_runs_terminate_with_the_reason_and_waits) {
 TEST(gen_server, timeout_action_delivers_timeout_to_handle_info) {
     runtime rt(det());
     term r = run_in(rt, []() -> task<term> {
-        auto p = co_await gen_server::start_link(std::make_unique<counter>(0, self(), tuple("timeout"_a, 50)));
+        auto p =
+            co_await gen_server::start_link(std::make_unique<counter>(0, self(), tuple("timeout"_a, 50)));
         term idle = co_await wait_for("idle"_a);
         co_return term(idle == p->as_term());
     });
@@ -288,7 +292,8 @@ TEST(gen_server, a_system_message_does_not_cancel_the_idle_timeout) {
     runtime rt(det());
     term r = run_in(rt, []() -> task<term> {
         auto t0 = monotonic_time();
-        auto p = co_await gen_server::start_link(std::make_unique<counter>(0, self(), tuple("timeout"_a, 100)));
+        auto p =
+            co_await gen_server::start_link(std::make_unique<counter>(0, self(), tuple("timeout"_a, 100)));
         co_await receive().after(50ms);
         auto st = co_await gen_server::do_call(p->as_term(), "system"_a, "get_state"_a, 1000ms);
         term idle = co_await wait_for("idle"_a);

@@ -50,7 +50,9 @@ child_spec spec(pid obs, term id, supervisor::restart_type r = supervisor::resta
     return c;
 }
 
-task<> wait_forever() { co_await receive(pat::tuple("never"_a)); }
+task<> wait_forever() {
+    co_await receive(pat::tuple("never"_a));
+}
 
 supervisor::flags flags(supervisor::strategy s, int intensity = 10, int period = 5) {
     supervisor::flags f;
@@ -63,7 +65,8 @@ supervisor::flags flags(supervisor::strategy s, int intensity = 10, int period =
 // The next {Tag, Id, ...} message, as {Tag, Id} (or none).
 task<term> next_event(std::chrono::milliseconds t = 2000ms) {
     auto is_event = [](const term& m) {
-        return m.is_tuple() && m.tuple_size() >= 3 && (m[0].is_atom("started"_a) || m[0].is_atom("stopped"_a));
+        return m.is_tuple() && m.tuple_size() >= 3 &&
+               (m[0].is_atom("started"_a) || m[0].is_atom("stopped"_a));
     };
     auto r = co_await receive(is_event).after(t);
     co_return r ? tuple((*r)[0], (*r)[1]) : term("none"_a);
@@ -71,11 +74,14 @@ task<term> next_event(std::chrono::milliseconds t = 2000ms) {
 
 task<term> events(int n) {
     std::vector<term> out;
-    for (int i = 0; i < n; ++i) out.push_back(co_await next_event());
+    for (int i = 0; i < n; ++i)
+        out.push_back(co_await next_event());
     co_return make_list(std::move(out));
 }
 
-term ev(const char* tag, const char* id) { return tuple(atom(tag), atom(id)); }
+term ev(const char* tag, const char* id) {
+    return tuple(atom(tag), atom(id));
+}
 
 task<term> pid_of(term sup, term id) {
     auto cs = co_await supervisor::which_children(sup);
@@ -155,7 +161,9 @@ TEST(supervisor, exceeding_the_intensity_stops_the_supervisor_with_shutdown) {
             (void)co_await events(i < 2 ? 2 : 1);  // stopped b, started b (not after the 3rd)
         }
         term sup_t = sup;
-        auto is_exit = [sup_t](const term& m) { return m.is_tuple(3) && m[0].is_atom(atoms::EXIT) && m[1] == sup_t; };
+        auto is_exit = [sup_t](const term& m) {
+            return m.is_tuple(3) && m[0].is_atom(atoms::EXIT) && m[1] == sup_t;
+        };
         auto e = co_await receive(is_exit).after(5s);
         term rest = co_await events(2);  // the others are shut down in reverse order
         co_return tuple(e ? (*e)[2] : term("none"_a), rest);
@@ -169,7 +177,8 @@ TEST(supervisor, transient_restarts_only_on_abnormal_exit_temporary_never) {
         std::vector<child_spec> cs;
         cs.push_back(spec(self(), "t"_a, supervisor::restart_type::transient));
         cs.push_back(spec(self(), "tmp"_a, supervisor::restart_type::temporary));
-        auto sup = co_await supervisor::start_link(gen_server::unnamed(), flags(supervisor::strategy::one_for_one), cs);
+        auto sup = co_await supervisor::start_link(gen_server::unnamed(),
+                                                   flags(supervisor::strategy::one_for_one), cs);
         (void)co_await events(2);
         term t0 = co_await pid_of(*sup, "t"_a);
         send(t0, "quit"_a);  // normal exit: not restarted
@@ -220,8 +229,8 @@ TEST(supervisor, terminate_restart_delete_child) {
         out.push_back(term(d2.error() == tuple("already_started"_a, d->as_term())));
         co_return make_list(std::move(out));
     });
-    EXPECT_EQ(r, list({"running"_a, "running"_a, term(true), ev("stopped", "a"), "undefined"_a, term(true), term(true),
-                       "not_found"_a, term(2), term(true)}));
+    EXPECT_EQ(r, list({"running"_a, "running"_a, term(true), ev("stopped", "a"), "undefined"_a, term(true),
+                       term(true), "not_found"_a, term(2), term(true)}));
 }
 
 TEST(supervisor, simple_one_for_one_children_get_extra_args) {
@@ -231,7 +240,8 @@ TEST(supervisor, simple_one_for_one_children_get_extra_args) {
         child_spec c = spec(self(), "w"_a, supervisor::restart_type::transient);
         c.args = {term("base"_a)};
         cs.push_back(c);
-        auto sup = co_await supervisor::start_link(gen_server::unnamed(), flags(supervisor::strategy::simple_one_for_one), cs);
+        auto sup = co_await supervisor::start_link(gen_server::unnamed(),
+                                                   flags(supervisor::strategy::simple_one_for_one), cs);
         std::vector<term> x1{term(1)};
         std::vector<term> x2{term(2)};
         auto p1 = co_await supervisor::start_child(*sup, x1);
@@ -270,7 +280,8 @@ TEST(supervisor, shutdown_timeout_kills_a_stubborn_child_brutal_kill_kills_at_on
         s2.shutdown = supervisor::brutal_kill;
         cs.push_back(s1);
         cs.push_back(s2);
-        auto sup = co_await supervisor::start_link(gen_server::unnamed(), flags(supervisor::strategy::one_for_one), cs);
+        auto sup = co_await supervisor::start_link(gen_server::unnamed(),
+                                                   flags(supervisor::strategy::one_for_one), cs);
         (void)co_await events(2);
         term st = co_await pid_of(*sup, "stubborn"_a);
         term br = co_await pid_of(*sup, "brutal"_a);
@@ -301,7 +312,8 @@ TEST(supervisor, a_child_that_fails_to_start_fails_the_supervisor_start) {
             co_return unexpected(term("no_luck"_a));
         };
         cs.push_back(bad);
-        auto sup = co_await supervisor::start_link(gen_server::unnamed(), flags(supervisor::strategy::one_for_one), cs);
+        auto sup = co_await supervisor::start_link(gen_server::unnamed(),
+                                                   flags(supervisor::strategy::one_for_one), cs);
         auto sup_exit = co_await receive(pat::tuple(atoms::EXIT, pat::_, pat::_)).after(1s);
         co_return tuple(sup.error(), sup_exit ? (*sup_exit)[2] : term("none"_a));
     });
@@ -321,11 +333,13 @@ TEST(supervisor, nested_supervisor_restarts_as_a_child) {
         sub.type = supervisor::child_type::supervisor;
         sub.shutdown = supervisor::infinity;
         sub.start = supervisor::starter([inner]() {
-            return supervisor::start_link(gen_server::local("inner"_a), flags(supervisor::strategy::one_for_one), inner);
+            return supervisor::start_link(gen_server::local("inner"_a),
+                                          flags(supervisor::strategy::one_for_one), inner);
         });
         std::vector<child_spec> outer;
         outer.push_back(sub);
-        auto top = co_await supervisor::start_link(gen_server::unnamed(), flags(supervisor::strategy::one_for_one), outer);
+        auto top = co_await supervisor::start_link(gen_server::unnamed(),
+                                                   flags(supervisor::strategy::one_for_one), outer);
         (void)co_await next_event();
         auto inner0 = whereis("inner"_a);
         exit(*inner0, term(atoms::kill));  // the inner supervisor dies; its leaf goes with it; both restart
@@ -387,7 +401,8 @@ TEST(supervisor, documented_spec_and_flags_syntax) {
     runtime rt(det());
     term r = run_in(rt, []() -> task<term> {
         std::vector<child_spec> children;
-        children.push_back({.id = "db"_a, .start = supervisor::starter([] { return spawn_link(wait_forever); }),
+        children.push_back({.id = "db"_a,
+                            .start = supervisor::starter([] { return spawn_link(wait_forever); }),
                             .restart = supervisor::restart_type::transient});
         supervisor::flags f{.strategy = supervisor::strategy::rest_for_one, .intensity = 3, .period = 5s};
         auto sup = co_await supervisor::start_link(gen_server::local("app_sup"_a), f, children);

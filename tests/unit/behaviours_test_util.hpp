@@ -15,7 +15,9 @@
 
 namespace nodus {
 // gtest prints terms as Erlang text.
-inline void PrintTo(const term& t, std::ostream* os) { *os << format_w(t); }
+inline void PrintTo(const term& t, std::ostream* os) {
+    *os << format_w(t);
+}
 }  // namespace nodus
 
 namespace nodus::behaviours_test {
@@ -33,7 +35,9 @@ inline runtime_options det() {
     return o;
 }
 
-inline atom erlang_node() { return erlang::node(); }
+inline atom erlang_node() {
+    return erlang::node();
+}
 
 // Runs body (a callable returning task<term>) in a new process; returns its result, or the
 // process's exit reason wrapped as {died, Reason}.

@@ -73,8 +73,8 @@ struct from {
 struct action {
     enum class kind : std::uint8_t { ok, ignore, reply, noreply, stop };
     kind what = kind::noreply;
-    term value;            // the reply (reply, stop with a reply)
-    term reason;           // stop
+    term value;   // the reply (reply, stop with a reply)
+    term reason;  // stop
     bool has_reply = false;
     milliseconds timeout{-1};  // ok/reply/noreply: handle_info(timeout) after this idle time
 
@@ -86,11 +86,21 @@ struct action {
     term to_term() const;
 };
 
-inline action ok() { return {action::kind::ok, {}, {}, false, milliseconds{-1}}; }
-inline action ignore() { return {action::kind::ignore, {}, {}, false, milliseconds{-1}}; }
-inline action reply(term value) { return {action::kind::reply, std::move(value), {}, true, milliseconds{-1}}; }
-inline action noreply() { return {action::kind::noreply, {}, {}, false, milliseconds{-1}}; }
-inline action stop_with(term reason) { return {action::kind::stop, {}, std::move(reason), false, milliseconds{-1}}; }
+inline action ok() {
+    return {action::kind::ok, {}, {}, false, milliseconds{-1}};
+}
+inline action ignore() {
+    return {action::kind::ignore, {}, {}, false, milliseconds{-1}};
+}
+inline action reply(term value) {
+    return {action::kind::reply, std::move(value), {}, true, milliseconds{-1}};
+}
+inline action noreply() {
+    return {action::kind::noreply, {}, {}, false, milliseconds{-1}};
+}
+inline action stop_with(term reason) {
+    return {action::kind::stop, {}, std::move(reason), false, milliseconds{-1}};
+}
 inline action stop_with(term reason, term reply_value) {
     return {action::kind::stop, std::move(reply_value), std::move(reason), true, milliseconds{-1}};
 }
@@ -121,9 +131,15 @@ struct server_name {
     term name;
     term to_term() const;  // {local, N} | {global, N} | undefined
 };
-inline server_name local(atom name) { return {server_name::kind::local, term(name)}; }
-inline server_name global(term name) { return {server_name::kind::global, std::move(name)}; }
-inline server_name unnamed() { return {}; }
+inline server_name local(atom name) {
+    return {server_name::kind::local, term(name)};
+}
+inline server_name global(term name) {
+    return {server_name::kind::global, std::move(name)};
+}
+inline server_name unnamed() {
+    return {};
+}
 
 // {ok, Pid} as a value, or the error: Reason of {error, Reason} ({already_started, Pid}, init's
 // stop reason, timeout, ...), or the atom `ignore` when init returned ignore().
@@ -142,7 +158,9 @@ inline task<start_result> start(std::unique_ptr<server> s, server_name name) {
 inline task<start_result> start_link(std::unique_ptr<server> s, server_name name) {
     return start_link(std::move(s), std::move(name), infinity);
 }
-inline task<start_result> start(std::unique_ptr<server> s) { return start(std::move(s), unnamed(), infinity); }
+inline task<start_result> start(std::unique_ptr<server> s) {
+    return start(std::move(s), unnamed(), infinity);
+}
 inline task<start_result> start_link(std::unique_ptr<server> s) {
     return start_link(std::move(s), unnamed(), infinity);
 }
@@ -160,8 +178,12 @@ void cast(term dest, term request);
 // gen_server:stop/1,3: asks the server to terminate with Reason (terminate() runs) and waits
 // until it has. Exits with noproc / timeout / the other exit reason as OTP does.
 task<> stop(term dest, term reason, milliseconds timeout);
-inline task<> stop(term dest, term reason) { return stop(std::move(dest), std::move(reason), infinity); }
-inline task<> stop(term dest) { return stop(std::move(dest), term(atoms::normal), infinity); }
+inline task<> stop(term dest, term reason) {
+    return stop(std::move(dest), std::move(reason), infinity);
+}
+inline task<> stop(term dest) {
+    return stop(std::move(dest), term(atoms::normal), infinity);
+}
 
 // gen_server:abcast/2,3: casts to Name on each node (default: this node and nodes()).
 void abcast(atom name, term request);

@@ -37,7 +37,8 @@ enum class child_type : std::uint8_t { worker, supervisor };
 // A child's shutdown: brutal_kill, a timeout (exit(Child, shutdown), then kill), or infinity.
 class shutdown_spec {
 public:
-    constexpr shutdown_spec(std::chrono::milliseconds t) : ms_(t.count()) {}  // NOLINT: 5000ms reads as in OTP
+    constexpr shutdown_spec(std::chrono::milliseconds t)
+        : ms_(t.count()) {}  // NOLINT: 5000ms reads as in OTP
     static constexpr shutdown_spec brutal_kill() { return shutdown_spec(-2); }
     static constexpr shutdown_spec infinity() { return shutdown_spec(-1); }
     constexpr bool is_brutal_kill() const { return ms_ == -2; }
@@ -62,15 +63,16 @@ struct child_spec {
     start_function start;
     std::vector<term> args{};
     restart_type restart = restart_type::permanent;
-    shutdown_spec shutdown = std::chrono::milliseconds(5000);  // OTP: 5000 for a worker, infinity for a supervisor
+    shutdown_spec shutdown =
+        std::chrono::milliseconds(5000);  // OTP: 5000 for a worker, infinity for a supervisor
     child_type type = child_type::worker;
     term modules = term();  // [Module] in OTP; only reported by which_children
 };
 
 struct flags {
     supervisor::strategy strategy = supervisor::strategy::one_for_one;
-    int intensity = 1;                 // at most this many restarts ...
-    std::chrono::seconds period{5};    // ... within this many seconds, else the supervisor exits
+    int intensity = 1;               // at most this many restarts ...
+    std::chrono::seconds period{5};  // ... within this many seconds, else the supervisor exits
 };
 
 // Makes a start_function from a callable: one returning a pid (started linked to the caller,

@@ -23,7 +23,9 @@ namespace nodus::task_supervisor {
 
 // Task.Supervisor.start_link/1.
 task<supervisor::start_result> start_link(gen_server::server_name name);
-inline task<supervisor::start_result> start_link() { return start_link(gen_server::unnamed()); }
+inline task<supervisor::start_result> start_link() {
+    return start_link(gen_server::unnamed());
+}
 // The same without a link to the caller (a supervisor ends with its parent, as in OTP).
 task<supervisor::start_result> start(gen_server::server_name name);
 
