@@ -3,12 +3,14 @@
 // Three nodus nodes (alice, bob, carol) start; bob connects to alice and carol to bob only,
 // and global's transitive mesh connects the rest. carol owns a globally registered counter that
 // the others (and a real erl node, when one is installed) call by name; pg groups span the
-// nodes; then carol stops and the others see nodedown. Everything ends by itself.
+// nodes; a replicated key-value store (seed 002's dist_kv) is written on bob and read on the
+// others and by erl; then carol stops and the others see nodedown. Everything ends by itself.
 #include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -49,6 +51,34 @@ task<> counter() {
         co_await receive(pat::tuple(from, "incr"_a));
         send(*from, tuple("count"_a, term(++n)));
     }
+}
+
+// Seed 002's replicated key-value store, one registered `kv` process per node: a write is cast
+// to every node's store, a read is answered from the local copy (CAP: available, eventually
+// consistent). {put, K, V} stores; {get, From, K} -> From ! {kv, V | undefined}.
+task<> kv_store() {
+    struct term_less {
+        bool operator()(const term& a, const term& b) const { return compare(a, b) < 0; }
+    };
+    std::map<term, term, term_less> data;
+    register_name("kv"_a, self());
+    for (;;) {
+        auto r = co_await receive();
+        const term& m = *r;
+        if (m.is_tuple(3) && m[0].is_atom("put"_a)) {
+            data[m[1]] = m[2];
+        } else if (m.is_tuple(3) && m[0].is_atom("get"_a) && m[1].is_pid()) {
+            auto it = data.find(m[2]);
+            send(m[1], tuple("kv"_a, it == data.end() ? term(atoms::undefined) : it->second));
+        }
+    }
+}
+
+// dist_kv:put/2: the write goes to the store of this node and of every connected node.
+void kv_put(const term& key, const term& value) {
+    send(tuple("kv"_a, erlang::node()), tuple("put"_a, key, value));
+    for (atom n : erlang::nodes())
+        send(tuple("kv"_a, n), tuple("put"_a, key, value));
 }
 
 // Runs body in a process of n and waits for what it sends back.
@@ -150,6 +180,33 @@ int main() {
     });
     line("alice: pg:get_members(workers) -> " + (members ? format_w(*members) : "timeout"));
 
+    say("A replicated key-value store (seed 002's dist_kv): writes go to every node, reads are local");
+    for (node* n : {&alice, &bob, &carol})
+        n->rt().spawn(kv_store);
+    wait_for([&] {
+        for (node* n : {&alice, &bob, &carol})
+            if (!n->rt().whereis("kv"_a)) return false;
+        return true;
+    });
+    ask(bob, []() -> task<term> {
+        kv_put("color"_a, "blue"_a);
+        co_return term(atoms::ok);
+    });
+    line("bob: dist_kv:put(color, blue)");
+    for (node* n : {&alice, &carol}) {
+        term got;
+        wait_for([&] {
+            auto r = ask(*n, []() -> task<term> {
+                send(tuple("kv"_a, erlang::node()), tuple("get"_a, self_term(), "color"_a));
+                auto m = co_await receive().after(5s);
+                co_return m ? m.message : term("timeout"_a);
+            });
+            got = r ? *r : term("timeout"_a);
+            return got.is_tuple(2) && got[1].is_atom("blue"_a);
+        });
+        line(std::string(n->name().name()) + ": dist_kv:get(color) from its own copy -> " + format_w(got));
+    }
+
     if (std::system("command -v erl >/dev/null 2>&1") == 0) {
         say("A real Erlang node joins through alice and calls the C++ counter by its global name");
         std::string alice_q = "'" + std::string(alice.name().name()) + "'";
@@ -164,7 +221,10 @@ int main() {
             "Pid ! {self(), incr}, "
             "receive R -> io:format(\"   erl: the C++ counter answered ~w~n\", [R]) after 5000 -> "
             "io:format(\"   erl: no answer~n\") end, "
-            "io:format(\"   erl: pg members of workers: ~w~n\", [length(pg:get_members(workers))]), halt().";
+            "io:format(\"   erl: pg members of workers: ~w~n\", [length(pg:get_members(workers))]), "
+            "{kv, " + alice_q + "} ! {get, self(), color}, "
+            "receive {kv, V} -> io:format(\"   erl: the C++ key-value store on alice says color = ~w~n\", [V]) "
+            "after 5000 -> io:format(\"   erl: no answer from kv~n\") end, halt().";
         std::string cmd = "timeout 60 erl -noshell -sname dave_" + suffix + " -setcookie " + cookie +
                           " -kernel start_pg true -eval '" + script + "'";
         if (std::system(cmd.c_str()) != 0) line("(erl did not finish cleanly)");
