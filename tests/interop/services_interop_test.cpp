@@ -269,6 +269,47 @@ TEST_F(services_interop, global_meshes_syncs_and_resolves_names_across_a_mixed_c
               list({"name_a"_a, "name_c"_a}));
 }
 
+// A partition that heals with one global name taken on both sides: erl and nodus register `dup`
+// while apart, then connect. global resolves it as OTP does (random_exit_name: the pid on the node
+// that sorts first keeps the name, the other is killed), and both sides agree afterwards.
+TEST_F(services_interop, a_name_registered_on_both_sides_of_a_partition_is_resolved_when_it_heals) {
+    auto e = start_erl("erl");
+    // The test reaches erl through a hidden node, which global leaves out: erl and b stay apart.
+    auto via = nodus::test::start_nodus(unique_name("via"), "cookie", epmd_->port(), [](node_config& c) {
+        c.hidden = true;
+        c.connect_all = false;
+    });
+    auto b = start_nodus("b");
+    term pe = e->eval(*via,
+                      "P = spawn(fun() -> receive stop -> ok end end), yes = global:register_name(dup, P), P.");
+    ASSERT_TRUE(pe.is_pid());
+    pid pb = b->rt().spawn(sleeper);
+    EXPECT_EQ(in_process(*b, [pb]() -> task<term> { co_return term(co_await global::register_name("dup"_a, pb)); }),
+              term(atoms::yes));
+    EXPECT_TRUE(e->eval(*via, "nodes().") == term());  // apart
+
+    ASSERT_TRUE(b->connect(e->name()));  // the partition heals
+    const bool erl_first = compare(term(e->name()), term(b->name())) < 0;
+    const term winner = erl_first ? pe : term(pb);
+    auto erl_sees = [&] { return e->eval(*via, "global:sync(), global:whereis_name(dup)."); };
+    auto nodus_sees = [&] {
+        return in_process(*b, []() -> task<term> {
+            auto p = global::whereis_name("dup"_a);
+            co_return p ? p->as_term() : term(atoms::undefined);
+        });
+    };
+    EXPECT_TRUE(eventually([&] { return erl_sees() == winner && nodus_sees() == winner; }, 20s))
+        << "erl: " << to_text(erl_sees()) << ", nodus: " << to_text(nodus_sees()) << ", winner "
+        << to_text(winner);
+    // The loser was killed.
+    std::vector<std::pair<std::string, term>> bind{{"P", pe}};
+    EXPECT_TRUE(eventually([&] {
+        bool erl_alive = e->eval(*via, "is_process_alive(P).", bind) == term(atoms::true_);
+        bool nodus_alive = b->rt().is_process_alive(pb);
+        return erl_alive == erl_first && nodus_alive == !erl_first;
+    }));
+}
+
 TEST_F(services_interop, global_meshes_a_nodus_only_cluster) {
     auto b1 = start_nodus("b1");
     auto b2 = start_nodus("b2");
