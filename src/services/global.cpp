@@ -118,33 +118,48 @@ task<> sleep_for(std::chrono::milliseconds d) {
 // ---------------------------------------------------------------------------------------------
 // Helper processes of the server.
 
-// Sets lock `id` on `nodes` (in order), reports to the server, holds the lock until released.
-task<> locker_process(term server, atom peer, std::int64_t tag, term id, std::vector<atom> nodes) {
+// OTP's random_sleep(Times): uniform in [1, Tmax] ms, Tmax 125 ms doubling per attempt up to 8 s.
+std::chrono::milliseconds random_sleep_time(unsigned times, std::uint64_t random) {
+    std::uint64_t tmax = times > 5 ? 8000 : ((std::uint64_t{1} << times) * 1000) / 8;
+    return std::chrono::milliseconds(1 + random % tmax);
+}
+
+// Sets lock `id` on `nodes` in order, stopping at the first refusal. The nodes it was set on;
+// all of them when it was set everywhere.
+task<std::vector<atom>> lock_in_order(term id, std::vector<atom> nodes) {
     std::vector<atom> done;
-    bool ok = true;
     for (atom n : nodes) {
         term req = tuple(a_set_lock, id);
         auto r = co_await gen::call(server_of(n), req, call_timeout);
-        if (!r || !r->is_atom(atoms::true_)) {
-            ok = false;
-            break;
-        }
+        if (!r || !r->is_atom(atoms::true_)) break;
         done.push_back(n);
     }
-    if (ok) {
-        nodus::send(server, tuple(a_locked, peer, term(tag), self_term()));
-        auto is_release = [](const term& m) { return m.is_atom(a_release); };
-        (void)co_await receive(is_release);
-    } else {
-        nodus::send(server, tuple(a_lock_failed, peer, term(tag)));
-    }
-    // Release on the nodes still connected: a call to one that went down would dial it again.
+    co_return done;
+}
+
+// Releases lock `id` where lock_in_order set it, skipping nodes no longer connected: a call to
+// one that went down would dial it again.
+task<> unlock(term id, std::vector<atom> done) {
     std::vector<atom> up = erlang::nodes(node_kind::connected);
     for (atom n : done) {
         if (n != erlang::node() && std::find(up.begin(), up.end(), n) == up.end()) continue;
         term req = tuple(a_del_lock, id);
         (void)co_await gen::call(server_of(n), req, call_timeout);
     }
+}
+
+// Sets lock `id` on `nodes` (in order), reports to the server, holds the lock until released.
+task<> locker_process(term server, atom peer, std::int64_t tag, term id, std::vector<atom> nodes) {
+    std::size_t wanted = nodes.size();
+    std::vector<atom> done = co_await lock_in_order(id, std::move(nodes));
+    if (done.size() == wanted) {
+        nodus::send(server, tuple(a_locked, peer, term(tag), self_term()));
+        auto is_release = [](const term& m) { return m.is_atom(a_release); };
+        (void)co_await receive(is_release);
+    } else {
+        nodus::send(server, tuple(a_lock_failed, peer, term(tag)));
+    }
+    co_await unlock(id, std::move(done));
 }
 
 // sync_others/1: connect to a node the peer knows and tell it we are in sync.
@@ -373,11 +388,7 @@ private:
     }
 
     void schedule_retry(atom peer, session& s) {
-        // OTP's random_sleep: uniform in [1, Tmax], Tmax 125 ms doubling per retry up to 8 s.
-        unsigned times = s.retries++;
-        std::uint64_t tmax = times > 5 ? 8000 : ((std::uint64_t{1} << times) * 1000) / 8;
-        auto delay = std::chrono::milliseconds(1 + rng_() % tmax);
-        send_after(delay, self_term(), tuple(a_retry_lock, peer, term(s.my_tag)));
+        send_after(random_sleep_time(s.retries++, rng_()), self_term(), tuple(a_retry_lock, peer, term(s.my_tag)));
     }
 
     void retry_lock(atom peer, const term& tag) {
@@ -684,26 +695,13 @@ task<bool> set_lock(term id, std::optional<std::vector<atom>> nodes, int retries
     std::vector<atom> ns = nodes ? *nodes : lock_nodes();
     std::sort(ns.begin(), ns.end(), [](atom a, atom b) { return a.name() > b.name(); });
     ns.erase(std::unique(ns.begin(), ns.end()), ns.end());
-    thread_local std::mt19937 rng{std::random_device{}()};
-    for (int round = 0;; ++round) {
-        std::vector<atom> done;
-        bool ok = true;
-        for (atom n : ns) {
-            term req = tuple(a_set_lock, id);
-            auto r = co_await gen::call(server_of(n), req, call_timeout);
-            if (!r || !r->is_atom(atoms::true_)) {
-                ok = false;
-                break;
-            }
-            done.push_back(n);
-        }
-        if (ok) co_return true;
-        term del = tuple(a_del_lock, id);
-        (void)co_await call_all(done, del);
-        if (retries >= 0 && round >= retries) co_return false;
-        // OTP sleeps a random time that grows with the attempts (up to 8 s).
-        auto cap = std::min<unsigned>(8000, 250u << std::min(round, 5));
-        co_await sleep_for(std::chrono::milliseconds(rng() % cap));
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    for (unsigned round = 0;; ++round) {
+        std::vector<atom> done = co_await lock_in_order(id, ns);
+        if (done.size() == ns.size()) co_return true;
+        co_await unlock(id, std::move(done));
+        if (retries >= 0 && round >= static_cast<unsigned>(retries)) co_return false;
+        co_await sleep_for(random_sleep_time(round, rng()));
     }
 }
 

@@ -82,12 +82,8 @@ task<> parked() {
 class behaviours_interop : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto erl = find_erl();
-        if (!erl) {
-            if (may_skip_without_erl()) GTEST_SKIP() << missing_erl_message();
-            FAIL() << missing_erl_message();
-        }
-        erl_ = *erl;
+        NODUS_REQUIRE_ERL(erl);
+        erl_ = erl;
         epmd_ = std::make_unique<epmd_daemon>();
         erl_node_options o;
         o.sname = unique_name("erl");

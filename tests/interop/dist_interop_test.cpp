@@ -21,12 +21,8 @@ namespace {
 class dist_interop : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto erl = find_erl();
-        if (!erl) {
-            if (may_skip_without_erl()) GTEST_SKIP() << missing_erl_message();
-            FAIL() << missing_erl_message();
-        }
-        erl_ = *erl;
+        NODUS_REQUIRE_ERL(erl);
+        erl_ = erl;
         epmd_ = std::make_unique<epmd_daemon>();
     }
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "captured_output.hpp"
 #include "cluster.hpp"
 #include "nodus/node/net.hpp"
 #include "nodus/services/global.hpp"
@@ -25,12 +26,8 @@ namespace {
 class services_interop : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto erl = find_erl();
-        if (!erl) {
-            if (may_skip_without_erl()) GTEST_SKIP() << missing_erl_message();
-            FAIL() << missing_erl_message();
-        }
-        erl_ = *erl;
+        NODUS_REQUIRE_ERL(erl);
+        erl_ = erl;
         epmd_ = std::make_unique<epmd_daemon>();
     }
     std::unique_ptr<erl_node> start_erl(const std::string& prefix) {
@@ -66,21 +63,7 @@ task<> forwarder(pid to) {
     }
 }
 
-// Text written by an I/O server or the default output, thread-safe.
-struct captured {
-    std::mutex mutex;
-    std::string text;
-    io::output_sink sink() {
-        return [this](std::string_view t) {
-            std::lock_guard l(mutex);
-            text += t;
-        };
-    }
-    std::string get() {
-        std::lock_guard l(mutex);
-        return text;
-    }
-};
+using captured = captured_output;
 
 // Whether the erl node writes a line equal to `line` on its standard output within timeout.
 bool erl_prints(erl_node& e, const std::string& line, std::chrono::milliseconds timeout = 10s) {

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "captured_output.hpp"
 #include "nodus/runtime/runtime.hpp"
 #include "nodus/services/services.hpp"
 
@@ -14,21 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Text written by an I/O server, thread-safe.
-struct captured {
-    std::mutex mutex;
-    std::string text;
-    io::output_sink sink() {
-        return [this](std::string_view t) {
-            std::lock_guard l(mutex);
-            text += t;
-        };
-    }
-    std::string take() {
-        std::lock_guard l(mutex);
-        return std::exchange(text, {});
-    }
-};
+using captured = nodus::test::captured_output;
 
 // Sends one io_request to server and returns the reply (or fails the test).
 term request(scoped_process& me, const pid& server, term req) {
