@@ -424,6 +424,12 @@ TEST_F(epmd_bad_peer, long_extras) {
 }
 // slow_get_port_nr: byte by byte, within the time limit.
 TEST_F(epmd_bad_peer, slow_writer_is_served) {
+    // The bytes take 0.6 s; a 5 s limit keeps a loaded CI machine from turning this into a
+    // timing test (CI once cut the writer off with the 1 s limit).
+    server_options o;
+    o.request_timeout = 5s;
+    fixture_.reset();
+    fixture_.emplace(o);
     raw_conn reg(s().port());
     ASSERT_TRUE(reg.send(framed(alive2_body("foo", 1042))));
     bytes r;
