@@ -141,11 +141,37 @@ void connection::start_incoming(asio::ip::tcp::socket sock) {
 
 void connection::on_connected(asio::ip::tcp::socket sock) {
     if (current() == state::closed) return;
-    sock_.emplace(std::move(sock));
     asio::error_code ec;
-    sock_->set_option(asio::ip::tcp::no_delay(true), ec);
+    sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto& tls_ctx = initiator_ ? node_.tls_client : node_.tls_server;
+    if (!tls_ctx) {
+        sock_.emplace(std::move(sock));
+        set_state(state::handshaking);
+        begin_handshake();
+        return;
+    }
+    // inet_tls_dist: the TLS handshake first (within net_setuptime, whose timer runs), then the
+    // distribution handshake inside it.
+    sock_.emplace(std::move(sock), *tls_ctx);
+    if (initiator_) {
+        auto parts = dist::split_node_name(peer_.name());
+        if (parts) sock_->expect_host(std::string(parts->host), node_.cfg.tls->client.verify_peer);
+    }
     set_state(state::handshaking);
-    begin_handshake();
+    auto self = shared_from_this();
+    sock_->async_start(initiator_, [self](const asio::error_code& e) {
+        if (self->current() == state::closed) return;
+        if (e) {
+            std::string why = e.message();
+            if (SSL* ssl = self->sock_->ssl()) {
+                long v = SSL_get_verify_result(ssl);
+                if (v != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(v) + ")";
+            }
+            self->close("TLS handshake failed: " + why, a_connection_closed);
+            return;
+        }
+        self->begin_handshake();
+    });
 }
 
 void connection::arm_setup_timer() {
@@ -167,6 +193,7 @@ void connection::arm_setup_timer() {
 void connection::begin_handshake() {
     auto self = shared_from_this();
     auto cfg = node_.handshake_config_for(self, initiator_);
+    if (sock_->is_tls()) cfg.framing = dist::handshake_framing::tls;  // {packet, 4} from the start
     if (initiator_) {
         hs_.emplace(dist::handshake::initiator(std::move(cfg), peer_));
         hs_->start();
@@ -187,7 +214,7 @@ void connection::handshake_progress() {
     if (!hs.output().empty()) {
         auto data = std::make_shared<std::vector<std::uint8_t>>(hs.take_output());
         auto self = shared_from_this();
-        asio::async_write(*sock_, asio::buffer(*data), [self, data](const asio::error_code& ec, std::size_t) {
+        sock_->async_write_all(asio::buffer(*data), [self, data](const asio::error_code& ec, std::size_t) {
             if (ec) {
                 self->hs_->closed();
                 if (self->hs_->failure()) {
@@ -522,7 +549,7 @@ void connection::flush() {
     writing_ = true;
     l.unlock();
     auto self = shared_from_this();
-    asio::async_write(*sock_, iov_, [self](const asio::error_code& ec, std::size_t) {
+    sock_->async_write_all(iov_, [self](const asio::error_code& ec, std::size_t) {
         std::unique_lock lk(self->out_mutex_);
         self->writing_ = false;
         self->in_flight_.clear();
@@ -613,19 +640,35 @@ void connection::track(const remote_signal& s, bool outgoing) {
     }
 }
 
+// Every logged reason names the peer: its node name once known, else its address.
+std::string connection::with_peer(const std::string& reason) {
+    std::string who;
+    if (peer_ != atom()) {
+        who = std::string(peer_.name());
+    } else if (hs_ && !hs_->peer_name_text().empty()) {
+        who = std::string(hs_->peer_name_text());
+    } else if (sock_) {
+        asio::error_code ec;
+        auto ep = sock_->socket().remote_endpoint(ec);
+        who = ec ? "a peer" : "a peer at " + ep.address().to_string() + ":" + std::to_string(ep.port());
+    } else {
+        who = "a peer";
+    }
+    if (reason.find(who) != std::string::npos) return reason;
+    return (initiator_ ? "connection to " : "connection from ") + who + ": " + reason;
+}
+
 void connection::close(std::string reason, atom nodedown_reason) {
     auto self = shared_from_this();
     auto run = [self, reason = std::move(reason), nodedown_reason] {
         state before = self->current();
         if (before == state::closed) return;
         self->set_state(state::closed);
-        if (!reason.empty()) self->node_.log(reason);
+        if (!reason.empty()) self->node_.log(self->with_peer(reason));
         self->setup_timer_.cancel();
         self->tick_timer_.cancel();
         if (self->sock_) {
-            asio::error_code ec;
-            self->sock_->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-            self->sock_->close(ec);
+            self->sock_->shutdown_and_close();
         }
         {
             std::lock_guard l(self->out_mutex_);

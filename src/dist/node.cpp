@@ -6,6 +6,7 @@
 #include <random>
 
 #include "dist/node_impl.hpp"
+#include "dist/tls_context.hpp"
 #include "nodus/node/net.hpp"
 #include "nodus/term/text.hpp"
 #include "runtime/runtime_impl.hpp"
@@ -188,6 +189,15 @@ result<void, node_error> node_impl::start() {
     }
     cookies.set_cookie(cookie);
 
+    if (cfg.tls) {
+        auto server = dist::make_tls_context(cfg.tls->server, true);
+        if (!server) return unexpected(node_error{node_error::code::config, "TLS distribution: " + server.error()});
+        auto client = dist::make_tls_context(cfg.tls->client, false);
+        if (!client) return unexpected(node_error{node_error::code::config, "TLS distribution: " + client.error()});
+        tls_server = *server;
+        tls_client = *client;
+    }
+
     control_guard.emplace(asio::make_work_guard(control));
     control_thread = std::thread([this] { control.run(); });
 
@@ -321,7 +331,11 @@ void node_impl::accept_next() {
                 return;
             }
             if (handshakes.load() >= cfg.max_pending_handshakes) {
-                log("refusing a connection: " + std::to_string(handshakes.load()) + " handshakes pending");
+                asio::error_code ep_ec;
+                auto ep = sock.remote_endpoint(ep_ec);
+                log("refusing a connection from " +
+                    (ep_ec ? std::string("a peer") : ep.address().to_string() + ":" + std::to_string(ep.port())) +
+                    ": " + std::to_string(handshakes.load()) + " handshakes pending (max_pending_handshakes)");
                 asio::error_code ignored;
                 sock.close(ignored);
             } else {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "dist/asio_poller.hpp"
+#include "dist/stream.hpp"
 #include "nodus/dist/control.hpp"
 #include "nodus/dist/cookie.hpp"
 #include "nodus/dist/handshake.hpp"
@@ -100,13 +101,14 @@ private:
     void enqueue(dist::outgoing_message&& m, const term& sender, bool urgent = false);
     bool queue(dist::outgoing_message&& m, const term& sender, bool urgent);
     void run_down_actions(atom reason);
+    std::string with_peer(const std::string& reason);
 
     node_impl& node_;
     unsigned worker_;
     bool initiator_;
     atom peer_;
     std::atomic<state> state_{state::connecting};
-    std::optional<asio::ip::tcp::socket> sock_;
+    std::optional<dist_stream> sock_;
     asio::steady_timer setup_timer_;
     asio::steady_timer tick_timer_;
     std::optional<dist::handshake> hs_;
@@ -209,6 +211,8 @@ public:
     std::thread control_thread;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> control_guard;
     std::optional<asio::ip::tcp::acceptor> acceptor;
+    // TLS distribution (cfg.tls): the contexts for accepting and for connecting.
+    std::shared_ptr<asio::ssl::context> tls_server, tls_client;
     std::uint16_t port = 0;
     std::unique_ptr<epmd::server> embedded_epmd;
     epmd::registration registration;

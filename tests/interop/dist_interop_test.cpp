@@ -213,6 +213,25 @@ TEST_F(dist_interop, noconnection_when_the_erl_os_process_is_killed) {
     auto nd = watcher.receive(10s);
     ASSERT_TRUE(nd);
     EXPECT_EQ(*nd, tuple(atoms::nodedown, e->name()));
+    EXPECT_TRUE(n->nodes().empty());
+
+    // Restarted under the same name, the peer is reachable again (a new incarnation, a new
+    // connection), and monitors on its processes work.
+    std::string full(e->name().name());
+    erl_node_options o;
+    o.sname = full.substr(0, full.find('@'));
+    o.cookie = "cookie";
+    o.epmd_port = epmd_->port();
+    e.reset();
+    auto again = std::make_unique<erl_node>(erl_, o);
+    atom peer = again->name();
+    EXPECT_TRUE(eventually([&] { return in_process(*n, [peer] { return ping_task(peer); }) == term("pong"_a); }));
+    term fresh = again->eval(*n, "spawn(fun() -> receive stop -> exit(done) end end).");
+    reference ref2 = p.monitor(fresh);
+    p.send(fresh, "stop"_a);
+    auto down2 = p.receive_if([&](const term& m) { return m.is_tuple(5) && m[1] == term(ref2); }, 10s);
+    ASSERT_TRUE(down2);
+    EXPECT_EQ((*down2)[4], term("done"_a));
 }
 
 TEST_F(dist_interop, a_silent_peer_is_declared_down_within_the_tick_time) {

@@ -85,11 +85,9 @@ inline std::uint16_t local_port(const socket_fd& s) {
     return ntohs(a.sin_port);
 }
 
-// A port that was free a moment ago (for a child that must be told its port).
-inline std::uint16_t free_port() {
-    socket_fd s = listen_loopback(0);
-    return local_port(s);
-}
+// A port that was free a moment ago (for a child that must be told its port); in
+// tests/support/cluster.cpp, declared here too so that this header and cluster.hpp mix.
+std::uint16_t free_port();
 
 inline std::optional<socket_fd> connect_loopback(std::uint16_t port) {
     socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

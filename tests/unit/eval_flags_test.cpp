@@ -89,7 +89,11 @@ TEST(eval_flags, errors_name_the_flag) {
     EXPECT_NE(parse({"-kernel", "net_ticktime"}).error.find("net_ticktime"), std::string::npos);
     EXPECT_NE(parse({"-connect_all", "maybe"}).error.find("-connect_all"), std::string::npos);
     EXPECT_NE(parse({"-epmd_port", "70000"}).error.find("-epmd_port"), std::string::npos);
-    EXPECT_NE(parse({"-proto_dist", "inet_tls"}).error.find("inet_tls"), std::string::npos);
+    EXPECT_NE(parse({"-proto_dist", "inet_tls"}).error.find("-ssl_dist_optfile"), std::string::npos);
+    EXPECT_NE(parse({"-proto_dist", "inet6_tcp"}).error.find("inet6_tcp"), std::string::npos);
+    EXPECT_NE(parse({"-proto_dist", "inet_tls", "-ssl_dist_optfile", "/nonexistent/dist.conf"})
+                  .error.find("/nonexistent/dist.conf"),
+              std::string::npos);
     EXPECT_FALSE(parse({"-sname", "a", "-name", "b"}).error.empty());
     EXPECT_FALSE(parse({"-kernel", "inet_dist_listen_min", "9", "inet_dist_listen_max", "8"}).error.empty());
     // A misspelled flag is not a node flag: it is left for the subcommand, which rejects it.

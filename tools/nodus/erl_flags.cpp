@@ -234,9 +234,20 @@ struct parser {
                 if (!p) return fail(a + ": not a port number: " + *v);
                 c.no_epmd_port = static_cast<std::uint16_t>(*p);
             } else if (n == "proto_dist") {
-                auto v = value("a protocol (inet_tcp)");
+                auto v = value("a protocol (inet_tcp or inet_tls)");
                 if (!v) return false;
-                if (*v != "inet_tcp") return fail(a + " " + *v + ": only inet_tcp is supported (TLS distribution is not yet)");
+                if (*v == "inet_tls")
+                    out.tls = true;
+                else if (*v == "inet_tcp")
+                    out.tls = false;
+                else
+                    return fail(a + " " + *v + ": only inet_tcp and inet_tls are supported (IPv6 distribution is not)");
+            } else if (n == "ssl_dist_optfile") {
+                auto v = value("an option file");
+                if (!v) return false;
+                auto o = dist::read_ssl_dist_optfile(*v);
+                if (!o) return fail(a + ": " + o.error());
+                c.tls = *o;
             } else if (n == "noshell" || n == "noinput") {
                 // erl compatibility: nodus node has no shell anyway
             } else {
@@ -254,6 +265,11 @@ node_args parse_node_args(std::span<const std::string> args) {
     node_args out;
     parser p{out};
     p.run(args, false);
+    // erl needs both: -proto_dist inet_tls chooses TLS, the option file says how.
+    if (out.error.empty() && out.tls && !out.config.tls)
+        out.error = "-proto_dist inet_tls needs -ssl_dist_optfile FILE (the server and client certificates)";
+    if (out.error.empty() && !out.tls && out.config.tls)
+        out.error = "-ssl_dist_optfile is only used with -proto_dist inet_tls";
     if (out.error.empty() && out.config.listen_port_max != 0 && out.config.listen_port_min == 0)
         out.config.listen_port_min = out.config.listen_port_max;
     if (out.error.empty() && out.config.listen_port_min != 0 && out.config.listen_port_max == 0)

@@ -61,11 +61,13 @@ namespace nodus::tools {
 //   -connect_all false            no transitive mesh
 //   -epmd_port P                  the port mapper's port
 //   -erl_epmd_port P              no port mapper: listen on P, reach every peer on P
-//   -proto_dist inet_tcp          (inet_tls is not supported yet: an error)
+//   -proto_dist inet_tcp|inet_tls TLS distribution (inet_tls) needs -ssl_dist_optfile
+//   -ssl_dist_optfile F           erl's TLS option file ([{server, [...]}, {client, [...]}])
 //   -noshell, -noinput            accepted and ignored (erl compatibility)
 // A single or a double dash works for each. Anything else is left in `rest` for the subcommand.
 struct node_args {
     bool distributed = false;  // -sname or -name was given
+    bool tls = false;          // -proto_dist inet_tls
     node_config config;
     std::vector<std::string> rest;  // other arguments, in order
     std::string error;              // non-empty: what is wrong, naming the flag

@@ -24,6 +24,7 @@
 
 #include "nodus/base/result.hpp"
 #include "nodus/dist/node_name.hpp"
+#include "nodus/dist/tls.hpp"
 #include "nodus/runtime/runtime.hpp"
 
 namespace nodus {
@@ -53,6 +54,9 @@ struct node_config {
     std::chrono::seconds net_setuptime{7};
     bool connect_all = true;  // -connect_all false turns off the transitive mesh
     std::vector<std::string> allow;  // net_kernel:allow/1: only these nodes may connect
+    // TLS distribution (-proto_dist inet_tls -ssl_dist_optfile F): every connection, both ways,
+    // is TLS; a plain node cannot connect. dist::read_ssl_dist_optfile reads erl's option file.
+    std::optional<dist::tls_options> tls;
     // Limits against hostile peers.
     std::size_t max_message_bytes = std::size_t{1} << 30;
     std::size_t atom_budget_per_connection = 100000;

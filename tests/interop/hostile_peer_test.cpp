@@ -1,0 +1,263 @@
+// Hostile and broken peers against a nodus node that also serves a real erl: garbage after the
+// handshake, an atom flood, a packet above the size limit, silent and byte-at-a-time
+// handshakes, more pending handshakes than the cap. Each time the bad connection is closed with a
+// logged reason, and the erl connection and the node go on working.
+//
+// The attacker is this test: a raw socket that runs a real handshake (dist::handshake, with the
+// right cookie) and then writes what it likes. It offers neither the atom cache nor fragments,
+// so its packets are the pass-through form 112, 131 Control, 131 Message, and the atoms of an
+// atom flood can be written as bytes without creating them in this process (which shares its
+// atom table with the node under attack).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "cluster.hpp"
+#include "handshake_support.hpp"
+#include "nodus/dist/flags.hpp"
+#include "nodus/etf/etf.hpp"
+#include "nodus/node/net.hpp"
+#include "nodus/term/text.hpp"
+
+using namespace nodus;
+using namespace nodus::literals;
+using namespace nodus::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+class hostile_peer : public ::testing::Test {
+protected:
+    void SetUp() override {
+        NODUS_REQUIRE_ERL(erl);
+        epmd_ = std::make_unique<epmd_daemon>();
+        erl_node_options o;
+        o.sname = unique_name("erl");
+        o.cookie = "cookie";
+        o.epmd_port = epmd_->port();
+        erl_ = std::make_unique<erl_node>(erl, o);
+        node_ = start_nodus(unique_name("target"), "cookie", epmd_->port(), [this](node_config& c) {
+            c.atom_budget_per_connection = 1000;
+            c.max_message_bytes = 1 << 20;
+            c.max_pending_handshakes = 4;
+            c.net_setuptime = 2s;
+            c.log = [this](std::string_view line) {
+                std::lock_guard l(log_mutex_);
+                logs_.emplace_back(line);
+            };
+        });
+        // A sink for the attacker's messages, and the connection that must survive.
+        node_->rt().spawn([]() -> task<> {
+            register_name("sink"_a, self());
+            for (;;) co_await receive();
+        });
+        EXPECT_EQ(erl_->eval(*node_, "1 + 1."), term(2));
+        atom peer = erl_->name();
+        auto lost = erl_lost_;
+        node_->rt().spawn([peer, lost]() -> task<> {
+            erlang::monitor_node(peer, true);
+            co_await receive(pat::tuple("nodedown"_a, pat::_));
+            lost->store(true);
+        });
+    }
+
+    // NODUS_TEST_LOGS=1 shows what the node logged about each attack.
+    void TearDown() override {
+        if (std::getenv("NODUS_TEST_LOGS")) std::cerr << all_logs();
+    }
+
+    // The erl connection still works, and it is the same one (no nodedown on either side).
+    void expect_erl_connection_unharmed() {
+        EXPECT_EQ(erl_->eval(*node_, "lists:member(" + quoted(node_->name()) + ", nodes())."), term(atoms::true_));
+        atom peer = erl_->name();
+        EXPECT_EQ(in_process(*node_, [peer]() -> task<term> { co_return term(co_await net_adm::ping(peer)); }),
+                  term("pong"_a));
+        EXPECT_FALSE(erl_lost_->load()) << "the erl connection went down\n" << all_logs();
+        std::vector<atom> nodes = node_->nodes();
+        EXPECT_NE(std::find(nodes.begin(), nodes.end(), erl_->name()), nodes.end());
+    }
+
+    // A raw connection to the node, handshake done (as `evil_N@host`).
+    socket_fd attacker(atom& name_out) {
+        auto s = connect_loopback(node_->listen_port());
+        if (!s) throw std::runtime_error("cannot connect to the node");
+        name_out = atom(unique_name("evil") + "@" + short_host());
+        dist::handshake_config hc;
+        hc.name = name_out;
+        hc.flags = dist::our_flags(true) & ~(dist::dflag::dist_hdr_atom_cache | dist::dflag::fragments);
+        hc.creation = 7;
+        hc.cookie_for = [](std::string_view) { return std::string("cookie"); };
+        auto h = dist::handshake::initiator(hc, node_->name());
+        drive_handshake(h, *s, 5s);
+        if (h.state() != dist::handshake_state::up) throw std::runtime_error("the attacker's handshake failed");
+        return std::move(*s);
+    }
+    // A pass-through packet: 4-byte length, 112, then the given ETF bytes.
+    static std::vector<std::uint8_t> packet(const std::vector<std::uint8_t>& etf_bytes) {
+        std::vector<std::uint8_t> out;
+        std::uint32_t n = static_cast<std::uint32_t>(etf_bytes.size() + 1);
+        out = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16), static_cast<std::uint8_t>(n >> 8),
+               static_cast<std::uint8_t>(n), 112};
+        out.insert(out.end(), etf_bytes.begin(), etf_bytes.end());
+        return out;
+    }
+    // REG_SEND from the attacker to `sink`, then raw message bytes (131 included).
+    static std::vector<std::uint8_t> reg_send_to_sink(atom from_node, const std::vector<std::uint8_t>& message) {
+        term from = term(pid::make(from_node, 1, 0, 7));
+        std::vector<std::uint8_t> etf = etf::encode(tuple(term(6), from, term(atom("")), "sink"_a));
+        etf.insert(etf.end(), message.begin(), message.end());
+        return packet(etf);
+    }
+    // True when the node closes the socket within the time (reads and drops what comes).
+    static bool closed_within(const socket_fd& s, std::chrono::milliseconds t) {
+        auto end = std::chrono::steady_clock::now() + t;
+        while (std::chrono::steady_clock::now() < end) {
+            auto got = read_some(s, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        end - std::chrono::steady_clock::now()));
+            if (!got) return false;
+            if (got->empty()) return true;
+        }
+        return false;
+    }
+
+    bool logged(const std::string& part) {
+        std::lock_guard l(log_mutex_);
+        for (auto& s : logs_)
+            if (s.find(part) != std::string::npos) return true;
+        return false;
+    }
+    std::string all_logs() {
+        std::lock_guard l(log_mutex_);
+        std::string out;
+        for (auto& s : logs_) out += s + "\n";
+        return out;
+    }
+
+    std::unique_ptr<epmd_daemon> epmd_;
+    std::unique_ptr<erl_node> erl_;
+    std::unique_ptr<node> node_;
+    std::mutex log_mutex_;
+    std::vector<std::string> logs_;
+    std::shared_ptr<std::atomic<bool>> erl_lost_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+TEST_F(hostile_peer, a_well_behaved_raw_peer_is_served) {
+    // The attacker's machinery itself works: a good message is delivered and nothing is closed.
+    atom evil;
+    socket_fd s = attacker(evil);
+    write_all(s, reg_send_to_sink(evil, etf::encode("hello"_a)));
+    EXPECT_FALSE(closed_within(s, 500ms));
+}
+
+TEST_F(hostile_peer, garbage_after_the_handshake_closes_only_that_connection) {
+    atom evil;
+    socket_fd s = attacker(evil);
+    write_all(s, packet({131, 104, 2, 97}));  // a tuple that ends too soon
+    EXPECT_TRUE(closed_within(s, 5s));
+    EXPECT_TRUE(eventually([&] { return logged(std::string(evil.name())); })) << all_logs();
+    socket_fd s2 = attacker(evil);
+    write_all(s2, std::vector<std::uint8_t>{0, 0, 0, 3, 200, 201, 202});  // an unknown packet type
+    EXPECT_TRUE(closed_within(s2, 5s));
+    expect_erl_connection_unharmed();
+}
+
+TEST_F(hostile_peer, an_atom_flood_is_cut_off_and_the_atom_table_stays_bounded) {
+    atom evil;
+    socket_fd s = attacker(evil);
+    const std::size_t before = atom_table_stats().count;
+    const std::string prefix = unique_name("flood");
+    bool closed = false;
+    int sent = 0;
+    // 20 messages of 200 fresh atoms each: 4000 atoms against a budget of 1000.
+    for (int m = 0; m < 20 && !closed; ++m) {
+        std::vector<std::uint8_t> msg = {131, 108, 0, 0, 0, 200};  // LIST_EXT, 200 elements
+        for (int i = 0; i < 200; ++i) {
+            std::string a = prefix + "_" + std::to_string(m * 200 + i);
+            msg.push_back(119);  // SMALL_ATOM_UTF8_EXT
+            msg.push_back(static_cast<std::uint8_t>(a.size()));
+            msg.insert(msg.end(), a.begin(), a.end());
+        }
+        msg.push_back(106);
+        try {
+            write_all(s, reg_send_to_sink(evil, msg));
+            ++sent;
+        } catch (const std::exception&) {
+            closed = true;  // the node hung up while we were writing
+        }
+    }
+    EXPECT_TRUE(closed || closed_within(s, 5s)) << sent << " messages";
+    EXPECT_TRUE(eventually([&] { return logged("atom"); })) << all_logs();
+    // At most the budget (plus a message's worth being decoded when it ran out) was created.
+    EXPECT_LE(atom_table_stats().count - before, 1000u + 200u);
+    expect_erl_connection_unharmed();
+}
+
+TEST_F(hostile_peer, a_packet_above_the_size_limit_is_refused_before_it_is_read) {
+    atom evil;
+    socket_fd s = attacker(evil);
+    // Announces 64 MiB (the limit is 1 MiB) and sends only the start.
+    std::vector<std::uint8_t> head = {0x04, 0x00, 0x00, 0x00, 112, 131};
+    write_all(s, head);
+    EXPECT_TRUE(closed_within(s, 5s));
+    EXPECT_TRUE(eventually([&] { return logged("above the limit"); })) << all_logs();
+    expect_erl_connection_unharmed();
+}
+
+TEST_F(hostile_peer, silent_and_byte_at_a_time_handshakes_are_dropped_at_net_setuptime) {
+    auto silent = connect_loopback(node_->listen_port());
+    ASSERT_TRUE(silent);
+    auto slow = connect_loopback(node_->listen_port());
+    ASSERT_TRUE(slow);
+    // A name message one byte every 300 ms: it would take ~8 s; net_setuptime is 2 s.
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::uint8_t> name_msg = {0, 25, 'N'};
+    name_msg.resize(27, 0);
+    bool slow_closed = false;
+    for (std::uint8_t b : name_msg) {
+        try {
+            write_all(*slow, std::vector<std::uint8_t>{b});
+        } catch (const std::exception&) {
+            slow_closed = true;
+            break;
+        }
+        auto got = read_some(*slow, 300ms);
+        if (got && got->empty()) {
+            slow_closed = true;
+            break;
+        }
+    }
+    EXPECT_TRUE(slow_closed || closed_within(*slow, 5s));
+    EXPECT_TRUE(closed_within(*silent, 5s));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s);
+    EXPECT_TRUE(eventually([&] { return logged("timeout") || logged("timed out"); })) << all_logs();
+    expect_erl_connection_unharmed();
+}
+
+TEST_F(hostile_peer, pending_handshakes_beyond_the_cap_are_closed_at_once) {
+    std::vector<socket_fd> holders;
+    for (int i = 0; i < 4; ++i) {
+        auto s = connect_loopback(node_->listen_port());
+        ASSERT_TRUE(s);
+        holders.push_back(std::move(*s));
+    }
+    std::this_thread::sleep_for(200ms);  // the node has accepted all four
+    auto extra = connect_loopback(node_->listen_port());
+    ASSERT_TRUE(extra);
+    EXPECT_TRUE(closed_within(*extra, 1500ms));
+    EXPECT_TRUE(eventually([&] { return logged("pending"); })) << all_logs();
+    // The established connection is not a pending handshake: erl is unaffected meanwhile.
+    expect_erl_connection_unharmed();
+    // Once the silent ones time out, new peers get in again.
+    for (auto& h : holders)
+        EXPECT_TRUE(closed_within(h, 5s));
+    atom evil;
+    EXPECT_NO_THROW(attacker(evil));
+}
