@@ -354,6 +354,20 @@ void connection::process_input() {
             in_ = new_input(input_chunk);
         }
         in_start_ = in_end_ = 0;
+    } else if (in_end_ == in_->size) {
+        // Only part of a length prefix is left, at the very end of the buffer: move it to the
+        // front, or the next read would have no room (the soak found this).
+        std::size_t have = in_end_ - in_start_;
+        if (in_->refs.load() > 1) {
+            byte_storage* fresh = new_input(input_chunk);
+            std::memcpy(fresh->mutable_data(), in_->data + in_start_, have);
+            in_->drop();
+            in_ = fresh;
+        } else {
+            std::memmove(in_->mutable_data(), in_->data + in_start_, have);
+        }
+        in_start_ = 0;
+        in_end_ = have;
     }
 }
 
