@@ -14,6 +14,7 @@
 // Run with no arguments; it starts both nodes in this process (loopback) and ends by itself.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -35,6 +36,9 @@ using namespace std::chrono_literals;
 namespace {
 
 std::mutex out_mutex;
+// What the watcher saw, for the checks at the end (its lines interleave with the hub's).
+std::atomic<int> client_rejoins{0};
+std::atomic<int> room_downs_seen{0};
 void say(const std::string& s) {
     std::lock_guard l(out_mutex);
     std::cout << "\n== " << s << "\n" << std::flush;
@@ -161,6 +165,7 @@ task<> chat_client(atom hub) {
             line("watcher: client's link to the room fired: " + w((*m)[2]));
             current = co_await join_room(room_name);
             line("watcher: client rejoined, the room is now " + w(current));
+            if (current.is_pid()) ++client_rejoins;
         } else if (m->is_atom("stop"_a)) {
             co_return;
         }
@@ -183,6 +188,7 @@ task<> observer(atom hub, atom name) {
         }
         absent = 0;
         line("watcher: monitor on " + w(target) + " says DOWN: " + w((*m)[4]));
+        ++room_downs_seen;
     }
 }
 
@@ -343,6 +349,11 @@ int main() {
         send(client, "stop"_a);
         co_return;
     });
-    say("done");
-    return ended && ended->is_tuple(2) && (*ended)[1].is_atom("shutdown"_a) ? 0 : 1;
+    const bool gave_up = ended && ended->is_tuple(2) && (*ended)[1].is_atom("shutdown"_a);
+    const bool ok = restarted && siblings && gave_up && client_rejoins.load() >= 1 && room_downs_seen.load() >= 1;
+    say(std::string("done: ") + (ok ? "every check passed" : "a check FAILED") +
+        " (room restarted, siblings restarted, app_sup gave up, the remote client rejoined " +
+        std::to_string(client_rejoins.load()) + " times, the remote monitor saw " +
+        std::to_string(room_downs_seen.load()) + " crashes)");
+    return ok ? 0 : 1;
 }

@@ -68,7 +68,9 @@ protected:
     }
 
     // NODUS_TEST_LOGS=1 shows what the node logged about each attack.
+    // The node goes first: its log callback writes into logs_.
     void TearDown() override {
+        node_.reset();
         if (std::getenv("NODUS_TEST_LOGS")) std::cerr << all_logs();
     }
 
@@ -139,11 +141,12 @@ protected:
         return out;
     }
 
+    // Declared before node_, so that they outlive it even without TearDown.
+    std::mutex log_mutex_;
+    std::vector<std::string> logs_;
     std::unique_ptr<epmd_daemon> epmd_;
     std::unique_ptr<erl_node> erl_;
     std::unique_ptr<node> node_;
-    std::mutex log_mutex_;
-    std::vector<std::string> logs_;
     std::shared_ptr<std::atomic<bool>> erl_lost_ = std::make_shared<std::atomic<bool>>(false);
 };
 
