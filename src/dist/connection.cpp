@@ -269,6 +269,8 @@ void connection::go_up(const dist::handshake_result& r, std::vector<std::uint8_t
     atom_budget_ = node_.cfg.atom_budget_per_connection;
     dist::packet_limits limits;
     limits.max_message_size = node_.cfg.max_message_bytes;
+    limits.max_sequences = node_.cfg.max_fragmented_messages;
+    limits.max_buffered_bytes = node_.cfg.max_reassembly_bytes;
     etf::decode_options dec;
     dec.atom_budget = &atom_budget_;
     reader_.emplace(flags_, limits, dec);

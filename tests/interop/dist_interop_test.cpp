@@ -518,3 +518,19 @@ TEST_F(dist_interop, allow_list_refuses_other_nodes_and_admits_listed_ones) {
     EXPECT_EQ(e->eval(*helper, "net_adm:ping(" + quoted(open->name()) + ")."), term("pong"_a));
     EXPECT_TRUE(eventually([&] { return open->nodes() == std::vector<atom>{e->name()}; }));
 }
+
+// Atoms longer than 255 bytes of UTF-8 make both sides' atom cache headers use the LongAtoms
+// form (2-byte lengths): erl must read ours and we must read erl's.
+TEST_F(dist_interop, long_atoms_cross_the_atom_cache_both_ways) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    std::string long_text;
+    for (int i = 0; i < 200; ++i) long_text += "\xC3\xA9";  // é: 200 characters, 400 bytes
+    term t = tuple(atom(long_text), "short"_a, list({term(atom(long_text + "z")), term(atom(long_text))}));
+    term r = e->eval(*n, "{T, atom_length(element(1, T)), byte_size(atom_to_binary(element(1, T)))}.", {{"T", t}});
+    EXPECT_EQ(r, tuple(t, term(200), term(400)));
+    // And an atom erl makes itself, sent back through erl's cache.
+    term made = e->eval(*n, "list_to_atom(lists:duplicate(255, 16#1F600)).");
+    ASSERT_TRUE(made.is_atom());
+    EXPECT_EQ(made.as_atom().name().size(), 255u * 4);
+}

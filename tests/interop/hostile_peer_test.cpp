@@ -46,6 +46,7 @@ protected:
             c.atom_budget_per_connection = 1000;
             c.max_message_bytes = 1 << 20;
             c.max_pending_handshakes = 4;
+            c.max_fragmented_messages = 16;
             c.net_setuptime = 2s;
             c.log = [this](std::string_view line) {
                 std::lock_guard l(log_mutex_);
@@ -86,13 +87,15 @@ protected:
     }
 
     // A raw connection to the node, handshake done (as `evil_N@host`).
-    socket_fd attacker(atom& name_out) {
+    socket_fd attacker(atom& name_out, bool with_fragments = false) {
         auto s = connect_loopback(node_->listen_port());
         if (!s) throw std::runtime_error("cannot connect to the node");
         name_out = atom(unique_name("evil") + "@" + short_host());
         dist::handshake_config hc;
         hc.name = name_out;
-        hc.flags = dist::our_flags(true) & ~(dist::dflag::dist_hdr_atom_cache | dist::dflag::fragments);
+        hc.flags = with_fragments
+                       ? dist::our_flags(true)
+                       : dist::our_flags(true) & ~(dist::dflag::dist_hdr_atom_cache | dist::dflag::fragments);
         hc.creation = 7;
         hc.cookie_for = [](std::string_view) { return std::string("cookie"); };
         auto h = dist::handshake::initiator(hc, node_->name());
@@ -211,6 +214,33 @@ TEST_F(hostile_peer, a_packet_above_the_size_limit_is_refused_before_it_is_read)
     write_all(s, head);
     EXPECT_TRUE(closed_within(s, 5s));
     EXPECT_TRUE(eventually([&] { return logged("above the limit"); })) << all_logs();
+    expect_erl_connection_unharmed();
+}
+
+TEST_F(hostile_peer, too_many_fragmented_messages_in_flight_are_refused) {
+    atom evil;
+    socket_fd s = attacker(evil, true);
+    // First fragments (of two) of 40 different messages that never complete; the cap is 16.
+    bool closed = false;
+    for (std::uint64_t seq = 1; seq <= 40 && !closed; ++seq) {
+        std::vector<std::uint8_t> p = {0, 0, 0, 0, 131, 69};
+        for (int i = 7; i >= 0; --i) p.push_back(static_cast<std::uint8_t>(seq >> (8 * i)));
+        for (int i = 7; i >= 0; --i) p.push_back(i == 0 ? 2 : 0);  // FragmentId 2: one more to come
+        p.push_back(0);                                             // no atom cache refs
+        p.insert(p.end(), {131, 104, 4, 97, 6});                    // the start of a control tuple
+        std::uint32_t n = static_cast<std::uint32_t>(p.size() - 4);
+        p[0] = static_cast<std::uint8_t>(n >> 24);
+        p[1] = static_cast<std::uint8_t>(n >> 16);
+        p[2] = static_cast<std::uint8_t>(n >> 8);
+        p[3] = static_cast<std::uint8_t>(n);
+        try {
+            write_all(s, p);
+        } catch (const std::exception&) {
+            closed = true;
+        }
+    }
+    EXPECT_TRUE(closed || closed_within(s, 5s));
+    EXPECT_TRUE(eventually([&] { return logged("fragmented messages in flight"); })) << all_logs();
     expect_erl_connection_unharmed();
 }
 

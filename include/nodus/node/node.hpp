@@ -59,6 +59,10 @@ struct node_config {
     std::optional<dist::tls_options> tls;
     // Limits against hostile peers.
     std::size_t max_message_bytes = std::size_t{1} << 30;
+    // Fragmented messages a peer may have in flight at once, and the memory their partial
+    // reassembly may hold: beyond either, that connection is closed.
+    std::size_t max_fragmented_messages = 256;
+    std::size_t max_reassembly_bytes = std::size_t{1} << 30;
     std::size_t atom_budget_per_connection = 100000;
     std::size_t max_pending_handshakes = 128;
     runtime_options runtime{};  // threads etc. (node name/creation are set by the node)
