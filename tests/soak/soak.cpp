@@ -208,8 +208,15 @@ int main(int argc, char** argv) {
         "soak: resident memory: %ld MiB before, %ld MiB after round 1, %ld MiB after round 2, %ld MiB after "
         "2 s idle\n",
         rss_before, rss_rounds[0], rss_rounds[1], rss_idle);
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan holds freed memory in quarantine (256 MiB by default): resident memory says nothing
+    // about leaks there. The optimised build (scripts/soak) checks it.
+    const bool flat = true;
+    std::printf("soak: memory flatness not checked under AddressSanitizer\n");
+#else
     const bool flat = rss_rounds[1] <= rss_rounds[0] + rss_rounds[0] / 10 + 16;
     if (!flat) std::printf("soak: memory grew from round 1 to round 2\n");
+#endif
     bool ok = received == total && out_of_order == 0 && nodedowns->load() == 0 && flat;
     std::printf("soak: %s\n", ok ? "passed" : "FAILED");
     return ok ? 0 : 1;
