@@ -47,6 +47,7 @@ const atom a_nodus_sync{"$nodus_sync"};
 const atom a_locked{"$nodus_locked"};
 const atom a_lock_failed{"$nodus_lock_failed"};
 const atom a_retry_lock{"$nodus_retry_lock"};
+const atom a_locker_done{"$nodus_locker_done"};
 const atom a_release{"$nodus_release"};
 const atom a_extra_nodedown{"extra_nodedown"};
 
@@ -160,6 +161,9 @@ task<> locker_process(term server, atom peer, std::int64_t tag, term id, std::ve
         nodus::send(server, tuple(a_lock_failed, peer, term(tag)));
     }
     co_await unlock(id, std::move(done));
+    // Only now are our calls to the peers answered: sync() waits for this, so that a node
+    // disconnected right after sync() gets no late answer that would dial us again.
+    nodus::send(server, term(a_locker_done));
 }
 
 // sync_others/1: connect to a node the peer knows and tell it we are in sync.
@@ -229,6 +233,11 @@ private:
             handle_cast(m[1]);
             return;
         }
+        if (m.is_atom(a_locker_done)) {
+            --active_lockers_;
+            sessions_changed();
+            return;
+        }
         if (!m.is_tuple() || m.tuple_size() == 0 || !m[0].is_atom()) return;
         atom tag = m[0].as_atom();
         if (tag == atoms::nodeup && m.tuple_size() >= 2 && m[1].is_atom())
@@ -270,7 +279,7 @@ private:
             delete_name(req[1]);
             reply(from, term(atoms::ok));
         } else if (req.is_atom(a_nodus_sync)) {
-            if (sessions_.empty())
+            if (sessions_.empty() && active_lockers_ == 0)
                 reply(from, term(atoms::ok));
             else
                 sync_waiters_.push_back(from);
@@ -357,6 +366,7 @@ private:
         nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
         s.locking = true;
         s.locker = term(spawn(locker_process, self_term(), peer, s.my_tag, s.lock_id, nodes));
+        ++active_lockers_;
     }
 
     void locked(atom peer, const term& tag, const term& locker) {
@@ -547,7 +557,7 @@ private:
     }
 
     void sessions_changed() {
-        if (!sessions_.empty()) return;
+        if (!sessions_.empty() || active_lockers_ > 0) return;
         for (const term& from : sync_waiters_)
             reply(from, term(atoms::ok));
         sync_waiters_.clear();
@@ -650,6 +660,7 @@ private:
     std::unordered_map<term, lock_entry> locks_;
     std::unordered_set<term> watched_;
     std::vector<term> sync_waiters_;
+    int active_lockers_ = 0;  // locker processes that have not finished unlocking
 };
 
 task<> server_process(std::shared_ptr<shared_table> table, bool connect_all) {
