@@ -289,7 +289,20 @@ private:
         return true;
     }
 
+    // LIST_EXT with no elements stands for its tail alone. A chain of them is skipped here, in a
+    // loop: decoding the tail by recursion, once per link, let 30 KB of input overflow the stack
+    // (found by fuzzing).
+    void skip_empty_list_exts() {
+        byte_span all = r_.whole();
+        while (r_.remaining() >= 5) {
+            const std::uint8_t* p = all.data() + r_.offset();
+            if (p[0] != list_ext || (p[1] | p[2] | p[3] | p[4]) != 0) return;
+            r_.skip(5);
+        }
+    }
+
     bool decode_into(term* dst, std::uint32_t depth) {
+        skip_empty_list_exts();
         std::size_t at = r_.offset();
         std::uint8_t tag;
         if (!r_.u8(tag)) return truncated();
@@ -386,7 +399,7 @@ private:
                 std::uint32_t n;
                 if (!r_.u32(n)) return truncated();
                 if (!check_count(n, 1, at)) return false;
-                if (n == 0) return decode_into(dst, depth);  // just the tail
+                if (n == 0) return decode_into(dst, depth);  // just the tail (not reached: skipped above)
                 return push(frame_kind::list, depth, dst, n);
             }
             case binary_ext: {

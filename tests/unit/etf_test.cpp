@@ -173,3 +173,22 @@ TEST(etf, binaries_share_the_input_storage) {
     st->drop();
     EXPECT_EQ(*t, big);  // still alive through the binary's reference
 }
+
+// Regression (fuzz finding): LIST_EXT with no elements is its tail alone; a long chain of them
+// recursed once per link and overflowed the stack. Now it decodes to the tail, at any length.
+TEST(etf, a_long_chain_of_empty_list_exts_is_its_tail) {
+    using namespace nodus;
+    for (std::size_t links : {1u, 2u, 20000u}) {
+        std::vector<std::uint8_t> input{131};
+        for (std::size_t i = 0; i < links; ++i)
+            input.insert(input.end(), {108, 0, 0, 0, 0});
+        input.insert(input.end(), {97, 42});  // the tail: 42
+        auto t = etf::decode(byte_span(input.data(), input.size()));
+        ASSERT_TRUE(t) << links;
+        EXPECT_EQ(*t, term(42)) << links;
+    }
+    // Truncated after the chain: an error, not a crash.
+    std::vector<std::uint8_t> cut{131};
+    for (int i = 0; i < 20000; ++i) cut.insert(cut.end(), {108, 0, 0, 0, 0});
+    EXPECT_FALSE(etf::decode(byte_span(cut.data(), cut.size())));
+}
