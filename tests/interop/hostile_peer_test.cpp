@@ -206,6 +206,50 @@ TEST_F(hostile_peer, an_atom_flood_is_cut_off_and_the_atom_table_stays_bounded) 
     expect_erl_connection_unharmed();
 }
 
+// OTP's dist suite sends spawn requests with bad arguments: an improper argument list is a
+// malformed SPAWN_REQUEST, and the connection goes with a reason; erl's is untouched.
+TEST_F(hostile_peer, a_spawn_request_with_an_improper_argument_list_closes_that_connection) {
+    atom evil;
+    socket_fd s = attacker(evil);
+    std::string node_name(evil.name());
+    auto atom_bytes = [](std::vector<std::uint8_t>& out, std::string_view a) {
+        out.push_back(119);  // SMALL_ATOM_UTF8_EXT
+        out.push_back(static_cast<std::uint8_t>(a.size()));
+        out.insert(out.end(), a.begin(), a.end());
+    };
+    auto u32 = [](std::vector<std::uint8_t>& out, std::uint32_t v) {
+        for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    };
+    auto pid_bytes = [&](std::vector<std::uint8_t>& out, std::uint32_t id) {
+        out.push_back(88);  // NEW_PID_EXT
+        atom_bytes(out, node_name);
+        u32(out, id);
+        u32(out, 0);
+        u32(out, 7);
+    };
+    // {29, ReqId, From, GroupLeader, {io, format, 1}, []} and then [hello | world].
+    std::vector<std::uint8_t> etf = {131, 104, 6, 97, 29};
+    etf.insert(etf.end(), {90, 0, 3});  // NEWER_REFERENCE_EXT, 3 words
+    atom_bytes(etf, node_name);
+    u32(etf, 7);
+    u32(etf, 1);
+    u32(etf, 2);
+    u32(etf, 3);
+    pid_bytes(etf, 1);
+    pid_bytes(etf, 2);
+    etf.insert(etf.end(), {104, 3});
+    atom_bytes(etf, "io");
+    atom_bytes(etf, "format");
+    etf.insert(etf.end(), {97, 1, 106});
+    etf.insert(etf.end(), {131, 108, 0, 0, 0, 1});  // LIST_EXT of one element ...
+    atom_bytes(etf, "hello");
+    atom_bytes(etf, "world");  // ... and a tail that is not []
+    write_all(s, packet(etf));
+    EXPECT_TRUE(closed_within(s, 5s));
+    EXPECT_TRUE(eventually([&] { return logged("proper list"); })) << all_logs();
+    expect_erl_connection_unharmed();
+}
+
 TEST_F(hostile_peer, a_packet_above_the_size_limit_is_refused_before_it_is_read) {
     atom evil;
     socket_fd s = attacker(evil);
