@@ -64,7 +64,8 @@ connection::connection(node_impl& node, unsigned worker, bool initiator, atom pe
       initiator_(initiator),
       peer_(peer),
       setup_timer_(node.pollers[worker]->context()),
-      tick_timer_(node.pollers[worker]->context()) {}
+      tick_timer_(node.pollers[worker]->context()),
+      send_queue_limit_(node.cfg.send_queue_limit) {}
 
 connection::~connection() {
     if (in_) in_->drop();
@@ -488,9 +489,27 @@ void connection::enqueue(dist::outgoing_message&& m, const term& sender, bool ur
     if (now) flush();
 }
 
+bool connection::add_drain_waiter(const term& waiter, const term& ref) {
+    std::lock_guard l(out_mutex_);
+    if (current() == state::closed || !over_limit()) return false;
+    drain_waiters_.emplace_back(waiter, ref);
+    return true;
+}
+
+void connection::wake_drain_waiters(std::vector<std::pair<term, term>>& waiters) {
+    static const atom drained{"$nodus_drained"};
+    for (auto& [waiter, ref] : waiters)
+        node_.rt->send(waiter, tuple(drained, ref));
+    waiters.clear();
+}
+
 // Under out_mutex_: false when the connection is closed.
 bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urgent) {
     if (current() == state::closed) return false;
+    std::size_t body = 0;
+    for (const auto& p : m.packets)
+        body += p.body_size;
+    queued_bytes_.fetch_add(body, std::memory_order_relaxed);
     std::uintptr_t key = sender.raw();
     auto it = bulk_senders_.find(key);
     bool bulk = !urgent && (m.packets.size() > 1 || (it != bulk_senders_.end() && it->second > 0));
@@ -539,6 +558,7 @@ void connection::flush() {
             in_flight_.push_back(p.keep_alive);
         }
         bytes += p.size();
+        queued_bytes_.fetch_sub(p.body_size, std::memory_order_relaxed);
     };
     // Small messages first, then bulk fragments up to the budget, re-checking for small ones
     // after each fragment so they never wait behind more than one write.
@@ -561,9 +581,17 @@ void connection::flush() {
             bulk_.pop_front();
         }
     }
-    if (iov_.empty()) return;
+    std::vector<std::pair<term, term>> wake;
+    if (!drain_waiters_.empty() && queued_bytes_.load(std::memory_order_relaxed) <= send_queue_limit_ / 2)
+        wake.swap(drain_waiters_);
+    if (iov_.empty()) {
+        l.unlock();
+        wake_drain_waiters(wake);
+        return;
+    }
     writing_ = true;
     l.unlock();
+    wake_drain_waiters(wake);
     auto self = shared_from_this();
     sock_->async_write_all(iov_, [self](const asio::error_code& ec, std::size_t) {
         std::unique_lock lk(self->out_mutex_);
@@ -686,12 +714,16 @@ void connection::close(std::string reason, atom nodedown_reason) {
         if (self->sock_) {
             self->sock_->shutdown_and_close();
         }
+        std::vector<std::pair<term, term>> wake;
         {
             std::lock_guard l(self->out_mutex_);
             self->normal_.clear();
             self->bulk_.clear();
             self->bulk_senders_.clear();
+            self->queued_bytes_ = 0;
+            wake.swap(self->drain_waiters_);
         }
+        self->wake_drain_waiters(wake);  // their sends went nowhere; they must not wait forever
         if (before == state::up) {
             self->run_down_actions(nodedown_reason);
             self->node_.connection_down(self, nodedown_reason);

@@ -443,7 +443,20 @@ void node_impl::route(remote_signal&& s) {
         // Closed between the lookup and the send: the connection is gone, treat as lost.
         std::vector<remote_signal> one{std::move(s)};
         fail_pending(one, atoms::noconnection);
+        return;
     }
+    if (up->over_limit()) detail::report_busy(s.node);
+}
+
+bool node_impl::notify_when_drained(atom node, const term& waiter, const term& ref) {
+    std::shared_ptr<connection> up;
+    {
+        std::lock_guard l(table_mutex_);
+        auto it = table_.find(node);
+        if (it == table_.end() || !it->second.up) return false;
+        up = it->second.up;
+    }
+    return up->add_drain_waiter(waiter, ref);
 }
 
 std::shared_ptr<connection> node_impl::connect(atom peer) {

@@ -69,6 +69,14 @@ public:
     bool initiator() const noexcept { return initiator_; }
     std::uint64_t flags() const noexcept { return flags_; }
     unsigned worker() const noexcept { return worker_; }
+    // Back-pressure: bytes waiting in the send queue above the node's send_queue_limit.
+    bool over_limit() const noexcept {
+        std::size_t limit = send_queue_limit_;
+        return limit != 0 && queued_bytes_.load(std::memory_order_relaxed) > limit;
+    }
+    // Sends {'$nodus_drained', ref} to waiter once the queue is at half the limit or the
+    // connection closes; false when it is not over the limit now.
+    bool add_drain_waiter(const term& waiter, const term& ref);
     // Records links/monitors that cross this connection, so that its loss can be reported.
     void track(const remote_signal& s, bool outgoing);
     // Set for an accepted connection while it counts in node_impl::handshakes (the cap on
@@ -135,6 +143,12 @@ private:
     std::vector<asio::const_buffer> iov_;
     std::vector<std::shared_ptr<const void>> in_flight_;
     std::atomic<std::uint64_t> next_sequence_{1};
+    // Back-pressure: body bytes of queued packets not yet handed to a write (changed under
+    // out_mutex_, read without it), and who waits for them to drain.
+    std::atomic<std::size_t> queued_bytes_{0};
+    std::size_t send_queue_limit_ = 0;
+    std::vector<std::pair<term, term>> drain_waiters_;
+    void wake_drain_waiters(std::vector<std::pair<term, term>>& waiters);
 
     // Ticks.
     std::atomic<bool> wrote_{false};
@@ -170,6 +184,7 @@ public:
 
     // remote_router
     void route(remote_signal&& s) override;
+    bool notify_when_drained(atom node, const term& waiter, const term& ref) override;
 
     // Connection table (any thread).
     std::shared_ptr<connection> connect(atom peer);  // existing or new outgoing attempt

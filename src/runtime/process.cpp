@@ -308,12 +308,54 @@ std::vector<term> flush_from(process& p) {
 
 }  // namespace
 
-yield_point send(const term& to, term message) {
+namespace {
+// Set by the router (detail::report_busy) during the route() of a send on this thread.
+thread_local bool busy_reported = false;
+thread_local atom busy_node_reported;
+const atom a_drained{"$nodus_drained"};
+}  // namespace
+
+void detail::report_busy(atom node) noexcept {
+    busy_reported = true;
+    busy_node_reported = node;
+}
+
+bool detail::drained_match::operator()(const term& m) const {
+    return m.is_tuple(2) && m[0].is_atom(a_drained) && m[1] == ref;
+}
+
+bool detail::wait_drained(atom node, const term& ref) {
+    process& p = me();
+    remote_router* r = p.rt->router;
+    return r && r->notify_when_drained(node, p.self, ref);
+}
+
+send_result send(const term& to, term message) {
     process& p = me();
     --p.budget;
     ++p.reductions;
+    busy_reported = false;
     send_from(&p, p.rt, to, std::move(message));
+    if (busy_reported) {
+        busy_reported = false;
+        return send_result(busy_node_reported);
+    }
     return {};
+}
+
+bool send_result::await_suspend(std::coroutine_handle<> h) {
+    if (busy_) {
+        term ref = make_ref().as_term();
+        if (detail::wait_drained(busy_node_, ref)) {
+            wait_.emplace(detail::drained_match{ref});
+            if (wait_->await_ready()) return false;  // drained already
+            wait_->await_suspend(h);
+            return true;
+        }
+        if (detail::slice_left()) return false;
+    }
+    detail::yield_suspend(h);
+    return true;
 }
 
 std::vector<term> flush() { return flush_from(me()); }

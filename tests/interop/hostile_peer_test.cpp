@@ -47,6 +47,7 @@ protected:
             c.max_message_bytes = 1 << 20;
             c.max_pending_handshakes = 4;
             c.max_fragmented_messages = 16;
+            c.send_queue_limit = 4 << 20;
             c.net_setuptime = 2s;
             c.log = [this](std::string_view line) {
                 std::lock_guard l(log_mutex_);
@@ -248,6 +249,37 @@ TEST_F(hostile_peer, a_spawn_request_with_an_improper_argument_list_closes_that_
     EXPECT_TRUE(closed_within(s, 5s));
     EXPECT_TRUE(eventually([&] { return logged("proper list"); })) << all_logs();
     expect_erl_connection_unharmed();
+}
+
+// Back-pressure: a peer that stops reading. A sender that co_awaits its sends is held once more
+// than send_queue_limit (4 MiB here) waits for that peer, and goes on when the peer reads again;
+// the erl connection is not held up meanwhile.
+TEST_F(hostile_peer, a_peer_that_stops_reading_holds_back_senders_that_wait) {
+    atom evil;
+    socket_fd s = attacker(evil);
+    term target = term(pid::make(evil, 5, 0, 7));
+    auto sent = std::make_shared<std::atomic<int>>(0);
+    node_->rt().spawn([target, sent]() -> task<> {
+        term chunk = binary(std::string(std::size_t{1} << 20, 'x'));
+        for (int i = 0; i < 64; ++i) {
+            co_await send(target, chunk);
+            ++*sent;
+        }
+    });
+    // Nothing is read: the sender stops after the limit plus what the sockets hold (64 MiB would
+    // otherwise pile up in the queue).
+    std::this_thread::sleep_for(1500ms);
+    const int held = sent->load();
+    EXPECT_LT(held, 40) << "the sender was not held back";
+    expect_erl_connection_unharmed();
+    EXPECT_EQ(sent->load(), held) << "it went on while the peer still read nothing";
+    // The peer reads again: the sender finishes.
+    auto end = std::chrono::steady_clock::now() + 30s;
+    while (sent->load() < 64 && std::chrono::steady_clock::now() < end) {
+        auto got = read_some(s, 100ms);
+        if (got && got->empty()) break;
+    }
+    EXPECT_EQ(sent->load(), 64);
 }
 
 TEST_F(hostile_peer, a_packet_above_the_size_limit_is_refused_before_it_is_read) {

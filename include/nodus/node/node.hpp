@@ -65,6 +65,10 @@ struct node_config {
     std::size_t max_reassembly_bytes = std::size_t{1} << 30;
     std::size_t atom_budget_per_connection = 100000;
     std::size_t max_pending_handshakes = 128;
+    // Back-pressure toward a slow peer: once more than this many bytes wait in a connection's
+    // send queue, a process that co_awaits its send to that node waits until half of it has gone
+    // out (the BEAM's busy distribution port; its default limit is 1 MiB). 0: no limit.
+    std::size_t send_queue_limit = std::size_t{8} << 20;
     runtime_options runtime{};  // threads etc. (node name/creation are set by the node)
     // Log sink for connection events and refusals (default: stderr).
     std::function<void(std::string_view)> log{};

@@ -114,16 +114,17 @@ pid self();
 const term& self_term();
 
 // ---- messages ----
-// A send never blocks. co_await it to give up the thread when the time slice is used up
-// (discarding the result is fine: the message is sent either way).
+// Gives up the thread when the time slice is used up.
 struct yield_point {
     bool await_ready() const noexcept { return detail::slice_left(); }
     void await_suspend(std::coroutine_handle<> h) const { detail::yield_suspend(h); }
     void await_resume() const noexcept {}
 };
-// `to` is a pid, a registered name (atom) or {Name, Node}.
-yield_point send(const term& to, term message);
 inline yield_point yield() { return {}; }
+class send_result;
+// `to` is a pid, a registered name (atom) or {Name, Node}. A send never blocks; see send_result
+// for what co_await-ing it does.
+send_result send(const term& to, term message);
 
 // Erlang's `receive`: selective, in arrival order; unmatched messages stay.
 struct received {
@@ -194,6 +195,37 @@ template <class... P>
 receive_awaiter<decltype(pat::keep(std::declval<P>()))...> receive(P&&... patterns) {
     return receive_awaiter<decltype(pat::keep(std::declval<P>()))...>(pat::keep(std::forward<P>(patterns))...);
 }
+
+// What send() returns. co_await it to give up the thread when the time slice is used up and,
+// when the message went to a node whose connection has more queued than its limit
+// (node_config::send_queue_limit), to wait until that queue has drained to half the limit:
+// back-pressure toward a slow peer, as the BEAM suspends a sender on a busy distribution port.
+// Discarding the result is fine: the message is sent either way, only the sender is not held
+// back then.
+namespace detail {
+struct drained_match {
+    term ref;
+    bool operator()(const term& m) const;
+};
+// Asks the node's router to send {'$nodus_drained', ref} to the current process once `node`'s
+// queue has drained; false when it is not over its limit (any more).
+bool wait_drained(atom node, const term& ref);
+}  // namespace detail
+
+class send_result {
+public:
+    send_result() = default;
+    explicit send_result(atom busy_node) : busy_node_(busy_node), busy_(true) {}
+    bool await_ready() const noexcept { return !busy_ && detail::slice_left(); }
+    bool await_suspend(std::coroutine_handle<> h);
+    void await_resume() const noexcept {}
+    bool busy() const noexcept { return busy_; }
+
+private:
+    atom busy_node_;
+    bool busy_ = false;
+    std::optional<receive_awaiter<detail::drained_match>> wait_;
+};
 
 // Removes every message from the mailbox and returns them (the shell's flush()).
 std::vector<term> flush();

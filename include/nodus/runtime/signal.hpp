@@ -50,6 +50,21 @@ public:
     virtual ~remote_router() = default;
     // Called on any runtime thread; must not block for long (queue, then return).
     virtual void route(remote_signal&& s) = 0;
+    // Back-pressure (send_result): sends {'$nodus_drained', ref} to waiter once the queue toward
+    // node is below its limit again, or its connection is gone. False when it is not over the
+    // limit (any more): then nothing will be sent.
+    virtual bool notify_when_drained(atom node, const term& waiter, const term& ref) {
+        (void)node;
+        (void)waiter;
+        (void)ref;
+        return false;
+    }
 };
+
+namespace detail {
+// Called by a remote_router inside route() when it queued the signal toward a node that is now
+// over its send-queue limit: the process that sent it gets a busy send_result.
+void report_busy(atom node) noexcept;
+}  // namespace detail
 
 }  // namespace nodus
