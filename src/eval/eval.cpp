@@ -847,18 +847,20 @@ task<term> ev_bin(term e, bindings* bs, const context* c) {
     co_return detail::build_bits(segs);
 }
 
-// Dest ! Msg: the destination must be a pid, a port, a name or {Name, Node}.
-void do_send(const term& dest, term msg) {
+// Dest ! Msg: the destination must be a pid, a port, a name or {Name, Node}. The caller
+// co_awaits the result: like erl's `!`, it waits while the destination node's connection is busy.
+send_result do_send(const term& dest, term msg) {
     bool ok = dest.is_pid() || dest.is_atom() || (dest.is_tuple(2) && dest[0].is_atom() && dest[1].is_atom());
     if (!ok)
         detail::rethrow_with_frame(error_exception(term(atoms::badarg)), atoms::erlang, N().bang,
                                    {dest, msg});
     try {
-        (void)send(dest, msg);
+        return send(dest, msg);
     } catch (const erlang_exception& ex) {
         if (detail::has_stack(ex)) throw;
         detail::rethrow_with_frame(ex, atoms::erlang, N().bang, {dest, msg});
     }
+    return {};
 }
 
 task<term> ev_op(term e, bindings* bs, const context* c, tail_call* tc) {
@@ -880,8 +882,8 @@ task<term> ev_op(term e, bindings* bs, const context* c, tail_call* tc) {
     if (!quick(field(e, 3), *bs, l)) l = co_await ev(e[3], bs, c, nullptr);
     if (!quick(field(e, 4), *bs, r)) r = co_await ev(e[4], bs, c, nullptr);
     if (op == n.bang) {
-        do_send(l, r);
-        co_await yield();
+        send_result sent = do_send(l, r);
+        co_await sent;
         co_return r;
     }
     co_return binary_op(op, l, r);
