@@ -19,9 +19,12 @@
 
 #include "child_process.hpp"
 #include "cluster.hpp"
+#include "nodus/node/net.hpp"
+#include "nodus/term/text.hpp"
 
 using namespace nodus;
 using namespace nodus::test;
+using namespace nodus::literals;
 using namespace std::chrono_literals;
 
 namespace {
@@ -450,6 +453,62 @@ TEST_F(nodus_command_test, erl_reaches_a_headless_node_which_stops_cleanly_on_si
     ASSERT_TRUE(st);
     EXPECT_TRUE(st->ok()) << st->describe() << node.stderr_text();
     EXPECT_EQ(names().find("name " + me + " "), std::string::npos) << names();
+}
+
+// kill -9 of a nodus peer (the `nodus node` binary): links and monitors to its processes fire
+// with noconnection, nodedown is delivered, the peer is gone from nodes(), and the same node
+// restarted is reachable again.
+TEST_F(nodus_command_test, a_killed_nodus_peer_gives_noconnection_and_comes_back_when_restarted) {
+    epmd_daemon epmd;
+    std::string me = unique_name("sys_kill");
+    auto flags = node_flags(me, cookie, epmd.port());
+    flags.insert(flags.begin(), "node");
+    auto peer_proc = std::make_unique<child_process>(nodus_command(flags, epmd.port()));
+    ASSERT_TRUE(eventually([&] { return peer_proc->stderr_text().find("running") != std::string::npos; }, 30s))
+        << peer_proc->stderr_text();
+    auto obs = start_nodus(unique_name("sys_obs") + "@127.0.0.1", cookie, epmd.port(), [](node_config& c) {
+        c.naming = naming_mode::longnames;
+        c.listen_address = "127.0.0.1";
+    });
+    atom peer(me + "@127.0.0.1");
+    ASSERT_TRUE(obs->connect(peer));
+    term args = list({term(atom("net_kernel"))});  // not inside co_await: docs/adr/0002
+    term remote = in_process(*obs, [peer, args]() -> task<term> {
+        term r = co_await erpc::call(peer, atom("erlang"), atom("whereis"), args);
+        co_return r;
+    });
+    ASSERT_TRUE(remote.is_pid()) << format_p(remote);
+    scoped_process p(obs->rt());
+    p.trap_exit(true);
+    p.link(remote.as_pid());
+    reference ref = p.monitor(remote);
+    scoped_process watcher(obs->rt());
+    pid wpid = watcher.self();
+    obs->rt().spawn([wpid]() -> task<> {
+        net_kernel::monitor_nodes(true);
+        auto m = co_await receive();
+        send(wpid, *m);
+    });
+    std::this_thread::sleep_for(300ms);
+    peer_proc->signal(SIGKILL);
+    peer_proc->wait(10s);
+    bool exit_seen = false, down_seen = false;
+    for (int i = 0; i < 2; ++i) {
+        auto m = p.receive(10s);
+        ASSERT_TRUE(m) << "got " << i << " of 2 signals";
+        exit_seen = exit_seen || *m == tuple(atoms::EXIT, remote, atoms::noconnection);
+        down_seen = down_seen || *m == tuple(atoms::DOWN, ref, atoms::process, remote, atoms::noconnection);
+    }
+    EXPECT_TRUE(exit_seen);
+    EXPECT_TRUE(down_seen);
+    auto nd = watcher.receive(10s);
+    ASSERT_TRUE(nd);
+    EXPECT_EQ(*nd, tuple(atoms::nodedown, peer));
+    EXPECT_TRUE(obs->nodes().empty());
+    // Restarted under the same name: reachable again.
+    peer_proc = std::make_unique<child_process>(nodus_command(flags, epmd.port()));
+    EXPECT_TRUE(eventually([&] { return obs->connect(peer, 2s); }, 30s)) << peer_proc->stderr_text();
+    EXPECT_EQ(obs->nodes(), std::vector<atom>{peer});
 }
 
 TEST_F(nodus_command_test, a_headless_node_stops_cleanly_on_sigint) {
