@@ -11,9 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -49,15 +49,13 @@ protected:
             c.max_fragmented_messages = 16;
             c.send_queue_limit = 4 << 20;
             c.net_setuptime = 2s;
-            c.log = [this](std::string_view line) {
-                std::lock_guard l(log_mutex_);
-                logs_.emplace_back(line);
-            };
+            c.log = logs_.sink();
         });
         // A sink for the attacker's messages, and the connection that must survive.
         node_->rt().spawn([]() -> task<> {
             register_name("sink"_a, self());
-            for (;;) co_await receive();
+            for (;;)
+                co_await receive();
         });
         EXPECT_EQ(erl_->eval(*node_, "1 + 1."), term(2));
         atom peer = erl_->name();
@@ -70,19 +68,21 @@ protected:
     }
 
     // NODUS_TEST_LOGS=1 shows what the node logged about each attack.
-    // The node goes first: its log callback writes into logs_.
+    // The node goes first, so that the logs printed below are complete.
     void TearDown() override {
         node_.reset();
-        if (std::getenv("NODUS_TEST_LOGS")) std::cerr << all_logs();
+        if (std::getenv("NODUS_TEST_LOGS")) std::cerr << logs_.text();
     }
 
     // The erl connection still works, and it is the same one (no nodedown on either side).
     void expect_erl_connection_unharmed() {
-        EXPECT_EQ(erl_->eval(*node_, "lists:member(" + quoted(node_->name()) + ", nodes())."), term(atoms::true_));
+        EXPECT_EQ(erl_->eval(*node_, "lists:member(" + quoted(node_->name()) + ", nodes())."),
+                  term(atoms::true_));
         atom peer = erl_->name();
-        EXPECT_EQ(in_process(*node_, [peer]() -> task<term> { co_return term(co_await net_adm::ping(peer)); }),
-                  term("pong"_a));
-        EXPECT_FALSE(erl_lost_->load()) << "the erl connection went down\n" << all_logs();
+        EXPECT_EQ(
+            in_process(*node_, [peer]() -> task<term> { co_return term(co_await net_adm::ping(peer)); }),
+            term("pong"_a));
+        EXPECT_FALSE(erl_lost_->load()) << "the erl connection went down\n" << logs_.text();
         std::vector<atom> nodes = node_->nodes();
         EXPECT_NE(std::find(nodes.begin(), nodes.end(), erl_->name()), nodes.end());
     }
@@ -101,20 +101,22 @@ protected:
         hc.cookie_for = [](std::string_view) { return std::string("cookie"); };
         auto h = dist::handshake::initiator(hc, node_->name());
         drive_handshake(h, *s, 5s);
-        if (h.state() != dist::handshake_state::up) throw std::runtime_error("the attacker's handshake failed");
+        if (h.state() != dist::handshake_state::up)
+            throw std::runtime_error("the attacker's handshake failed");
         return std::move(*s);
     }
     // A pass-through packet: 4-byte length, 112, then the given ETF bytes.
     static std::vector<std::uint8_t> packet(const std::vector<std::uint8_t>& etf_bytes) {
         std::vector<std::uint8_t> out;
         std::uint32_t n = static_cast<std::uint32_t>(etf_bytes.size() + 1);
-        out = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16), static_cast<std::uint8_t>(n >> 8),
-               static_cast<std::uint8_t>(n), 112};
+        out = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+               static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n), 112};
         out.insert(out.end(), etf_bytes.begin(), etf_bytes.end());
         return out;
     }
     // REG_SEND from the attacker to `sink`, then raw message bytes (131 included).
-    static std::vector<std::uint8_t> reg_send_to_sink(atom from_node, const std::vector<std::uint8_t>& message) {
+    static std::vector<std::uint8_t> reg_send_to_sink(atom from_node,
+                                                      const std::vector<std::uint8_t>& message) {
         term from = term(pid::make(from_node, 1, 0, 7));
         std::vector<std::uint8_t> etf = etf::encode(tuple(term(6), from, term(atom("")), "sink"_a));
         etf.insert(etf.end(), message.begin(), message.end());
@@ -132,22 +134,7 @@ protected:
         return false;
     }
 
-    bool logged(const std::string& part) {
-        std::lock_guard l(log_mutex_);
-        for (auto& s : logs_)
-            if (s.find(part) != std::string::npos) return true;
-        return false;
-    }
-    std::string all_logs() {
-        std::lock_guard l(log_mutex_);
-        std::string out;
-        for (auto& s : logs_) out += s + "\n";
-        return out;
-    }
-
-    // Declared before node_, so that they outlive it even without TearDown.
-    std::mutex log_mutex_;
-    std::vector<std::string> logs_;
+    log_capture logs_;
     std::unique_ptr<epmd_daemon> epmd_;
     std::unique_ptr<erl_node> erl_;
     std::unique_ptr<node> node_;
@@ -169,7 +156,7 @@ TEST_F(hostile_peer, garbage_after_the_handshake_closes_only_that_connection) {
     socket_fd s = attacker(evil);
     write_all(s, packet({131, 104, 2, 97}));  // a tuple that ends too soon
     EXPECT_TRUE(closed_within(s, 5s));
-    EXPECT_TRUE(eventually([&] { return logged(std::string(evil.name())); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains(std::string(evil.name())); })) << logs_.text();
     socket_fd s2 = attacker(evil);
     write_all(s2, std::vector<std::uint8_t>{0, 0, 0, 3, 200, 201, 202});  // an unknown packet type
     EXPECT_TRUE(closed_within(s2, 5s));
@@ -201,7 +188,7 @@ TEST_F(hostile_peer, an_atom_flood_is_cut_off_and_the_atom_table_stays_bounded) 
         }
     }
     EXPECT_TRUE(closed || closed_within(s, 5s)) << sent << " messages";
-    EXPECT_TRUE(eventually([&] { return logged("atom"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("atom"); })) << logs_.text();
     // At most the budget (plus a message's worth being decoded when it ran out) was created.
     EXPECT_LE(atom_table_stats().count - before, 1000u + 200u);
     expect_erl_connection_unharmed();
@@ -219,7 +206,8 @@ TEST_F(hostile_peer, a_spawn_request_with_an_improper_argument_list_closes_that_
         out.insert(out.end(), a.begin(), a.end());
     };
     auto u32 = [](std::vector<std::uint8_t>& out, std::uint32_t v) {
-        for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+        for (int i = 3; i >= 0; --i)
+            out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
     };
     auto pid_bytes = [&](std::vector<std::uint8_t>& out, std::uint32_t id) {
         out.push_back(88);  // NEW_PID_EXT
@@ -247,7 +235,7 @@ TEST_F(hostile_peer, a_spawn_request_with_an_improper_argument_list_closes_that_
     atom_bytes(etf, "world");  // ... and a tail that is not []
     write_all(s, packet(etf));
     EXPECT_TRUE(closed_within(s, 5s));
-    EXPECT_TRUE(eventually([&] { return logged("proper list"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("proper list"); })) << logs_.text();
     expect_erl_connection_unharmed();
 }
 
@@ -290,7 +278,7 @@ TEST_F(hostile_peer, a_packet_above_the_size_limit_is_refused_before_it_is_read)
     std::vector<std::uint8_t> head = {0x04, 0x00, 0x00, 0x00, 112, 131};
     write_all(s, head);
     EXPECT_TRUE(closed_within(s, 5s));
-    EXPECT_TRUE(eventually([&] { return logged("above the limit"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("above the limit"); })) << logs_.text();
     expect_erl_connection_unharmed();
 }
 
@@ -301,10 +289,12 @@ TEST_F(hostile_peer, too_many_fragmented_messages_in_flight_are_refused) {
     bool closed = false;
     for (std::uint64_t seq = 1; seq <= 40 && !closed; ++seq) {
         std::vector<std::uint8_t> p = {0, 0, 0, 0, 131, 69};
-        for (int i = 7; i >= 0; --i) p.push_back(static_cast<std::uint8_t>(seq >> (8 * i)));
-        for (int i = 7; i >= 0; --i) p.push_back(i == 0 ? 2 : 0);  // FragmentId 2: one more to come
-        p.push_back(0);                                             // no atom cache refs
-        p.insert(p.end(), {131, 104, 4, 97, 6});                    // the start of a control tuple
+        for (int i = 7; i >= 0; --i)
+            p.push_back(static_cast<std::uint8_t>(seq >> (8 * i)));
+        for (int i = 7; i >= 0; --i)
+            p.push_back(i == 0 ? 2 : 0);          // FragmentId 2: one more to come
+        p.push_back(0);                           // no atom cache refs
+        p.insert(p.end(), {131, 104, 4, 97, 6});  // the start of a control tuple
         std::uint32_t n = static_cast<std::uint32_t>(p.size() - 4);
         p[0] = static_cast<std::uint8_t>(n >> 24);
         p[1] = static_cast<std::uint8_t>(n >> 16);
@@ -317,7 +307,7 @@ TEST_F(hostile_peer, too_many_fragmented_messages_in_flight_are_refused) {
         }
     }
     EXPECT_TRUE(closed || closed_within(s, 5s));
-    EXPECT_TRUE(eventually([&] { return logged("fragmented messages in flight"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("fragmented messages in flight"); })) << logs_.text();
     expect_erl_connection_unharmed();
 }
 
@@ -347,7 +337,8 @@ TEST_F(hostile_peer, silent_and_byte_at_a_time_handshakes_are_dropped_at_net_set
     EXPECT_TRUE(slow_closed || closed_within(*slow, 5s));
     EXPECT_TRUE(closed_within(*silent, 5s));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s);
-    EXPECT_TRUE(eventually([&] { return logged("timeout") || logged("timed out"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("timeout") || logs_.contains("timed out"); }))
+        << logs_.text();
     expect_erl_connection_unharmed();
 }
 
@@ -362,7 +353,7 @@ TEST_F(hostile_peer, pending_handshakes_beyond_the_cap_are_closed_at_once) {
     auto extra = connect_loopback(node_->listen_port());
     ASSERT_TRUE(extra);
     EXPECT_TRUE(closed_within(*extra, 1500ms));
-    EXPECT_TRUE(eventually([&] { return logged("pending"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("pending"); })) << logs_.text();
     // The established connection is not a pending handshake: erl is unaffected meanwhile.
     expect_erl_connection_unharmed();
     // Once the silent ones time out, new peers get in again.

@@ -47,13 +47,14 @@ cert_set make_certs(const fs::path& dir, const std::string& tag) {
     }
     bool ok = sh("openssl req -x509 " + ec + " -keyout " + p("_ca.key") + " -out " + s.ca +
                  " -days 2 -subj /CN=nodus-test-ca-" + tag) &&
-              sh("openssl req " + ec + " -keyout " + s.key + " -out " + p("_node.csr") + " -subj /CN=" +
-                 short_host()) &&
+              sh("openssl req " + ec + " -keyout " + s.key + " -out " + p("_node.csr") +
+                 " -subj /CN=" + short_host()) &&
               sh("openssl x509 -req -in " + p("_node.csr") + " -CA " + s.ca + " -CAkey " + p("_ca.key") +
                  " -CAcreateserial -out " + s.cert + " -days 2 -extfile " + p("_ext.cnf"));
     if (!ok) throw std::runtime_error("openssl could not make the test certificates");
     std::ofstream conf(s.optfile);
-    auto files = "{certfile, \"" + s.cert + "\"}, {keyfile, \"" + s.key + "\"}, {cacertfile, \"" + s.ca + "\"}";
+    auto files =
+        "{certfile, \"" + s.cert + "\"}, {keyfile, \"" + s.key + "\"}, {cacertfile, \"" + s.ca + "\"}";
     conf << "[{server, [" << files << ", {verify, verify_peer}, {fail_if_no_peer_cert, true}]},\n"
          << " {client, [" << files << ", {verify, verify_peer}]}].\n";
     return s;
@@ -94,31 +95,15 @@ protected:
                 if (!o) throw std::runtime_error(o.error());
                 c.tls = *o;
             }
-            c.log = [this](std::string_view line) {
-                std::lock_guard l(log_mutex_);
-                logs_.emplace_back(line);
-            };
+            c.log = logs_.sink();
         });
-    }
-    bool logged(const std::string& part) {
-        std::lock_guard l(log_mutex_);
-        for (auto& s : logs_)
-            if (s.find(part) != std::string::npos) return true;
-        return false;
-    }
-    std::string all_logs() {
-        std::lock_guard l(log_mutex_);
-        std::string out;
-        for (auto& s : logs_) out += s + "\n";
-        return out;
     }
 
     static inline fs::path dir_;
     static inline cert_set good_, other_;
     std::string erl_;
     std::unique_ptr<epmd_daemon> epmd_;
-    std::mutex log_mutex_;
-    std::vector<std::string> logs_;
+    log_capture logs_;
 };
 
 task<term> ping_task(atom peer) {
@@ -142,8 +127,8 @@ TEST_F(tls_interop, the_option_file_format_is_erls) {
     EXPECT_FALSE(o->client.verify_peer);
     EXPECT_EQ(o->client.depth, 3);
     // What would change what is accepted is an error naming it, not silently dropped.
-    auto bad = dist::parse_ssl_dist_options(
-        "[{server, [{verify_fun, {fun inet_tls_dist:verify_client/3, []}}]}].");
+    auto bad =
+        dist::parse_ssl_dist_options("[{server, [{verify_fun, {fun inet_tls_dist:verify_client/3, []}}]}].");
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().find("verify_fun"), std::string::npos) << bad.error();
     EXPECT_FALSE(dist::parse_ssl_dist_options("[{server, [{verify, maybe}]}]."));
@@ -157,7 +142,7 @@ TEST_F(tls_interop, erl_and_nodus_connect_over_tls_both_ways) {
     auto a = start_nodus("tls_a", good_.optfile);
     atom peer = e->name();
     // nodus -> erl: TLS client here, server on erl.
-    EXPECT_EQ(in_process(*a, [peer] { return ping_task(peer); }), term("pong"_a)) << all_logs();
+    EXPECT_EQ(in_process(*a, [peer] { return ping_task(peer); }), term("pong"_a)) << logs_.text();
     // erl says the connection is TLS.
     EXPECT_EQ(e->eval(*a, "{ok, I} = net_kernel:node_info(" + quoted(a->name()) +
                               "), element(4, proplists:get_value(address, I))."),
@@ -165,7 +150,7 @@ TEST_F(tls_interop, erl_and_nodus_connect_over_tls_both_ways) {
     // erl -> nodus: a fresh nodus node, erl dials.
     auto b = start_nodus("tls_b", good_.optfile);
     services::start_defaults(*b);  // rex, for rpc:call from erl
-    EXPECT_EQ(e->eval(*a, "net_adm:ping(" + quoted(b->name()) + ")."), term("pong"_a)) << all_logs();
+    EXPECT_EQ(e->eval(*a, "net_adm:ping(" + quoted(b->name()) + ")."), term("pong"_a)) << logs_.text();
     EXPECT_TRUE(eventually([&] { return b->nodes().size() >= 1; }));
     // Messages and calls go through: rpc from erl to b, whose answer crosses TLS again.
     EXPECT_EQ(e->eval(*a, "rpc:call(" + quoted(b->name()) + ", erlang, node, [])."), term(b->name()));
@@ -189,7 +174,7 @@ TEST_F(tls_interop, nodus_nodes_speak_tls_to_each_other) {
     auto a = start_nodus("tls_a", good_.optfile);
     auto b = start_nodus("tls_b", good_.optfile);
     atom peer = b->name();
-    EXPECT_EQ(in_process(*a, [peer] { return ping_task(peer); }), term("pong"_a)) << all_logs();
+    EXPECT_EQ(in_process(*a, [peer] { return ping_task(peer); }), term("pong"_a)) << logs_.text();
 }
 
 TEST_F(tls_interop, a_plain_node_cannot_connect_to_a_tls_node) {
@@ -200,9 +185,9 @@ TEST_F(tls_interop, a_plain_node_cannot_connect_to_a_tls_node) {
     EXPECT_EQ(in_process(*plain, [tls_name] { return ping_task(tls_name); }), term("pang"_a));
     EXPECT_EQ(in_process(*plain, [erl_name] { return ping_task(erl_name); }), term("pang"_a));
     EXPECT_EQ(in_process(*tls, [plain_name] { return ping_task(plain_name); }), term("pang"_a));
-    EXPECT_TRUE(eventually([&] { return logged("TLS handshake"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("TLS handshake"); })) << logs_.text();
     // The TLS node goes on serving TLS peers.
-    EXPECT_EQ(in_process(*tls, [erl_name] { return ping_task(erl_name); }), term("pong"_a)) << all_logs();
+    EXPECT_EQ(in_process(*tls, [erl_name] { return ping_task(erl_name); }), term("pong"_a)) << logs_.text();
 }
 
 TEST_F(tls_interop, a_certificate_from_another_ca_is_refused) {
@@ -215,7 +200,7 @@ TEST_F(tls_interop, a_certificate_from_another_ca_is_refused) {
     EXPECT_EQ(in_process(*good, [stranger_name] { return ping_task(stranger_name); }), term("pang"_a));
     EXPECT_EQ(in_process(*stranger, [erl_name] { return ping_task(erl_name); }), term("pang"_a));
     EXPECT_EQ(e->eval(*good, "net_adm:ping(" + quoted(stranger_name) + ")."), term("pang"_a));
-    EXPECT_TRUE(eventually([&] { return logged("certificate verify failed"); })) << all_logs();
+    EXPECT_TRUE(eventually([&] { return logs_.contains("certificate verify failed"); })) << logs_.text();
     EXPECT_TRUE(stranger->nodes().empty());
     // Everyone else is unaffected.
     EXPECT_EQ(in_process(*good, [erl_name] { return ping_task(erl_name); }), term("pong"_a));

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "child_process.hpp"
@@ -70,6 +72,38 @@ private:
 std::unique_ptr<node> start_nodus(const std::string& sname, const std::string& cookie,
                                   std::uint16_t epmd_port,
                                   const std::function<void(node_config&)>& tweak = {});
+
+// What a node logs, kept for assertions: put sink() into node_config::log. The lines live as long
+// as the sink does, so a node may outlive the capture that made it.
+class log_capture {
+public:
+    std::function<void(std::string_view)> sink() const {
+        return [lines = lines_](std::string_view line) {
+            std::lock_guard l(lines->mutex);
+            lines->text.emplace_back(line);
+        };
+    }
+    bool contains(const std::string& part) const {
+        std::lock_guard l(lines_->mutex);
+        for (const auto& s : lines_->text)
+            if (s.find(part) != std::string::npos) return true;
+        return false;
+    }
+    std::string text() const {
+        std::lock_guard l(lines_->mutex);
+        std::string out;
+        for (const auto& s : lines_->text)
+            out += s + "\n";
+        return out;
+    }
+
+private:
+    struct lines {
+        std::mutex mutex;
+        std::vector<std::string> text;
+    };
+    std::shared_ptr<lines> lines_ = std::make_shared<lines>();
+};
 
 // Waits until pred() holds (polling), up to timeout; returns the last value of pred().
 bool eventually(const std::function<bool()>& pred,
