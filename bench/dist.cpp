@@ -709,6 +709,11 @@ public:
         pairs_ = {{"nodus-nodus", nodus_a_.get(), nb + "@" + host_},
                   {"nodus-erlang", nodus_a_.get(), eb + "@" + host_},
                   {"erlang-erlang", erl_a_.get(), eb + "@" + host_}};
+        // For experiments and profiling only: NODUS_BENCH_PAIRS=nodus-nodus,... keeps the named pairs.
+        if (const char* only = std::getenv("NODUS_BENCH_PAIRS"); only && *only) {
+            std::string keep = std::string(",") + only + ",";
+            std::erase_if(pairs_, [&](const pair_def& p) { return keep.find("," + p.name + ",") == std::string::npos; });
+        }
         std::fprintf(stderr, "nodus_bench: cluster on epmd port %u: nodus %s, %s; erl %s, %s (@%s)\n",
                      static_cast<unsigned>(epmd_port_), na.c_str(), nb.c_str(), ea.c_str(), eb.c_str(),
                      host_.c_str());

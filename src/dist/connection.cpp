@@ -20,6 +20,8 @@ const atom a_spawn_reply{"spawn_reply"};
 constexpr std::size_t input_chunk = 256 * 1024;
 constexpr std::size_t write_budget = 1024 * 1024;  // bytes of bulk fragments per write
 constexpr std::size_t max_iov = 512;
+constexpr std::size_t batch_limit = 256 * 1024;  // bytes of small messages per batch entry
+constexpr std::size_t max_spare_batches = 4;
 
 byte_storage* new_input(std::size_t n) { return byte_storage::allocate(n); }
 
@@ -450,6 +452,28 @@ void connection::dispatch(dist::control_message&& m) {
 
 bool connection::send(const remote_signal& s) {
     if (current() != state::up) return false;
+    // Messages, the common case: the control tuple's elements straight to the encoder.
+    if ((s.kind == signal_kind::message && s.to.is_pid()) || (s.kind == signal_kind::reg_send && s.to.is_atom())) {
+        static const term no_name{atom()};
+        std::array<term, 4> control;
+        std::size_t n;
+        if (s.kind == signal_kind::reg_send) {
+            const term& from = s.from.is_pid() ? s.from : node_.anonymous_sender();
+            control = {term(static_cast<int>(dist::op::reg_send)), from, no_name, s.to};
+            n = 4;
+        } else if (s.from.is_pid() && (flags_ & dist::dflag::send_sender) != 0) {
+            control = {term(static_cast<int>(dist::op::send_sender)), s.from, s.to, term()};
+            n = 3;
+        } else {
+            control = {term(static_cast<int>(dist::op::send)), no_name, s.to, term()};
+            n = 3;
+        }
+        thread_local dist::small_encoding small;
+        if (writer_->encode_small(std::span<const term>(control.data(), n), &s.payload, small)) {
+            enqueue_small(small, nullptr, &s, s.from);
+            return true;
+        }
+    }
     auto m = to_control(s, node_.anonymous_sender());
     if (!m) return true;  // nothing to send (not addressable)
     track(s, true);
@@ -459,32 +483,99 @@ bool connection::send(const remote_signal& s) {
 bool connection::send_control(const dist::control_message& m, const term& sender) {
     if (current() != state::up) return false;
     dist::dist_message dm = dist::encode_control(m, flags_);
+    const term* payload = dm.payload ? &*dm.payload : nullptr;
+    // Small messages are encoded here, on the sender's thread, and copied into a batch under
+    // the lock: no allocation per message, and one write for many.
+    thread_local dist::small_encoding small;
+    if (writer_->encode_small(dm.control, payload, small)) {
+        enqueue_small(small, &dm, nullptr, sender);
+        return true;
+    }
     std::uint64_t seq = next_sequence_.fetch_add(1, std::memory_order_relaxed);
-    auto om = writer_->prepare(dm.control, dm.payload ? &*dm.payload : nullptr, seq);
+    auto om = writer_->prepare(dm.control, payload, seq);
+    // A fragmented message goes in bulk_, where small ones overtake it: no cached atoms.
+    if (om && om->packets.size() > 1 && !om->sealed()) om = writer_->prepare(dm.control, payload, seq, false);
     if (!om) {
         node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
         return true;
     }
-    enqueue(std::move(*om), sender);
+    enqueue(std::move(*om), sender, false, &dm);
     return true;
 }
 
-void connection::enqueue(dist::outgoing_message&& m, const term& sender, bool urgent) {
+// Under out_mutex_: true when the caller is to flush at once (it runs on the connection's own
+// worker and no write is in flight); otherwise a flush is posted unless one is due anyway.
+bool connection::flush_now_locked() {
+    if (flush_scheduled_ || writing_) return false;
+    // On the connection's own worker an idle connection writes at once (one trip through the
+    // event loop less per round trip); what comes while that write is in flight goes out
+    // together after it.
+    if (node_.rt && node_.rt->current_worker() == static_cast<int>(worker_)) return true;
+    flush_scheduled_ = true;
+    asio::post(ctx(), [self = shared_from_this()] { self->flush(); });
+    return false;
+}
+
+void connection::enqueue(dist::outgoing_message&& m, const term& sender, bool urgent,
+                         const dist::dist_message* source) {
     bool now = false;
     {
         std::lock_guard l(out_mutex_);
-        if (!queue(std::move(m), sender, urgent)) return;
-        if (!flush_scheduled_ && !writing_) {
-            // On the connection's own worker an idle connection writes at once (one trip
-            // through the event loop less per round trip); what comes while that write is
-            // in flight goes out together after it.
-            if (node_.rt && node_.rt->current_worker() == static_cast<int>(worker_)) {
-                now = true;
-            } else {
-                flush_scheduled_ = true;
-                asio::post(ctx(), [self = shared_from_this()] { self->flush(); });
+        if (!queue(std::move(m), sender, urgent, source)) return;
+        now = flush_now_locked();
+    }
+    if (now) flush();
+}
+
+std::vector<std::uint8_t> connection::spare_batch_locked() {
+    if (spare_batches_.empty()) {
+        std::vector<std::uint8_t> b;
+        b.reserve(64 * 1024);
+        return b;
+    }
+    std::vector<std::uint8_t> b = std::move(spare_batches_.back());
+    spare_batches_.pop_back();
+    return b;
+}
+
+// source or signal: the message's terms, for the rare case it must be encoded again.
+void connection::enqueue_small(const dist::small_encoding& e, const dist::dist_message* source,
+                               const remote_signal* signal, const term& sender) {
+    bool now = false;
+    {
+        std::lock_guard l(out_mutex_);
+        if (current() == state::closed) return;
+        auto it = bulk_senders_.find(sender.raw());
+        if (it != bulk_senders_.end() && it->second > 0) {
+            // Behind this sender's big message, in bulk_: as a message of its own, without
+            // cached atoms.
+            std::optional<dist::dist_message> from_signal;
+            if (!source) {
+                auto m = to_control(*signal, node_.anonymous_sender());
+                if (!m) return;
+                from_signal = dist::encode_control(*m, flags_);
+                source = &*from_signal;
             }
+            const term* payload = source->payload ? &*source->payload : nullptr;
+            auto om = writer_->prepare(source->control, payload, next_sequence_.fetch_add(1), false);
+            if (!om) {
+                node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
+                return;
+            }
+            queue(std::move(*om), sender, false, nullptr);
+        } else {
+            if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
+                queued q;
+                q.batch = spare_batch_locked();
+                q.sender = sender.raw();
+                normal_.push_back(std::move(q));
+            }
+            std::vector<std::uint8_t>& b = normal_.back().batch;
+            std::size_t before = b.size();
+            writer_->append_sealed(e, b);
+            queued_bytes_.fetch_add(b.size() - before, std::memory_order_relaxed);
         }
+        now = flush_now_locked();
     }
     if (now) flush();
 }
@@ -503,21 +594,36 @@ void connection::wake_drain_waiters(std::vector<std::pair<term, term>>& waiters)
     waiters.clear();
 }
 
-// Under out_mutex_: false when the connection is closed.
-bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urgent) {
+// Under out_mutex_: false when the connection is closed. source: the terms of m, for sealed
+// messages not needed.
+bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urgent,
+                       const dist::dist_message* source) {
     if (current() == state::closed) return false;
+    std::uintptr_t key = sender.raw();
+    auto it = bulk_senders_.find(key);
+    bool bulk = !urgent && (m.packets.size() > 1 || (it != bulk_senders_.end() && it->second > 0));
+    if (bulk && !m.sealed()) {
+        // In bulk_ it may go out after messages queued later: it must not use the atom cache.
+        // (Only send_control queues unsealed messages, and it passes their terms.)
+        if (!source) return true;
+        const term* payload = source->payload ? &*source->payload : nullptr;
+        auto again = writer_->prepare(source->control, payload, next_sequence_.fetch_add(1), false);
+        if (!again) {
+            node_.log("cannot send to " + std::string(peer_.name()) + ": " + again.error().message);
+            return true;
+        }
+        m = std::move(*again);
+    }
+    if (!bulk) writer_->seal(m);  // in wire order
     std::size_t body = 0;
     for (const auto& p : m.packets)
         body += p.body_size;
     queued_bytes_.fetch_add(body, std::memory_order_relaxed);
-    std::uintptr_t key = sender.raw();
-    auto it = bulk_senders_.find(key);
-    bool bulk = !urgent && (m.packets.size() > 1 || (it != bulk_senders_.end() && it->second > 0));
     if (bulk) {
-        bulk_.push_back({std::move(m), 0, key});
+        bulk_.push_back({std::move(m), {}, 0, key});
         ++bulk_senders_[key];
     } else {
-        normal_.push_back({std::move(m), 0, key});
+        normal_.push_back({std::move(m), {}, 0, key});
     }
     return true;
 }
@@ -565,6 +671,15 @@ void connection::flush() {
     for (;;) {
         if (!normal_.empty()) {
             queued& q = normal_.front();
+            if (q.is_batch()) {
+                if (iov_.size() + 1 > max_iov) break;
+                iov_.emplace_back(q.batch.data(), q.batch.size());
+                bytes += q.batch.size();
+                queued_bytes_.fetch_sub(q.batch.size(), std::memory_order_relaxed);
+                writing_batches_.push_back(std::move(q.batch));
+                normal_.pop_front();
+                continue;
+            }
             while (q.next_packet < q.msg.packets.size() && fits(q))
                 add(q);
             if (q.next_packet < q.msg.packets.size()) break;  // no room left in this write
@@ -597,6 +712,12 @@ void connection::flush() {
         std::unique_lock lk(self->out_mutex_);
         self->writing_ = false;
         self->in_flight_.clear();
+        for (auto& b : self->writing_batches_) {
+            if (self->spare_batches_.size() == max_spare_batches) break;
+            b.clear();
+            self->spare_batches_.push_back(std::move(b));
+        }
+        self->writing_batches_.clear();
         self->wrote_ = true;
         bool more = !self->normal_.empty() || !self->bulk_.empty();
         lk.unlock();

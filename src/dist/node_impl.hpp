@@ -84,10 +84,14 @@ public:
     std::atomic<bool> counts_as_pending_handshake{false};
 
 private:
+    // An entry of the send queues: one message, or (normal_ only) a batch of small messages
+    // already sealed back to back (msg then has no packets).
     struct queued {
         dist::outgoing_message msg;
+        std::vector<std::uint8_t> batch;
         std::size_t next_packet = 0;
         std::uintptr_t sender = 0;
+        bool is_batch() const noexcept { return msg.packets.empty(); }
     };
     asio::io_context& ctx();
     void set_state(state s) { state_.store(s); }
@@ -106,8 +110,13 @@ private:
     void flush();
     void arm_tick();
     void on_tick();
-    void enqueue(dist::outgoing_message&& m, const term& sender, bool urgent = false);
-    bool queue(dist::outgoing_message&& m, const term& sender, bool urgent);
+    void enqueue(dist::outgoing_message&& m, const term& sender, bool urgent = false,
+                 const dist::dist_message* source = nullptr);
+    void enqueue_small(const dist::small_encoding& e, const dist::dist_message* source, const remote_signal* signal,
+                       const term& sender);
+    bool queue(dist::outgoing_message&& m, const term& sender, bool urgent, const dist::dist_message* source);
+    bool flush_now_locked();
+    std::vector<std::uint8_t> spare_batch_locked();
     void run_down_actions(atom reason);
     std::string with_peer(const std::string& reason);
 
@@ -133,7 +142,10 @@ private:
     std::size_t in_start_ = 0, in_end_ = 0;
 
     // Output: messages in order; a fragmented message from one sender keeps that sender's later
-    // messages behind it, while other senders' messages pass between its fragments.
+    // messages behind it, while other senders' messages pass between its fragments. Messages in
+    // normal_ are sealed as they are queued (their order there is their order on the wire);
+    // those in bulk_ carry no cached atoms, so their place on the wire does not matter to the
+    // atom cache.
     std::mutex out_mutex_;
     std::deque<queued> normal_;
     std::deque<queued> bulk_;
@@ -142,6 +154,8 @@ private:
     bool writing_ = false;
     std::vector<asio::const_buffer> iov_;
     std::vector<std::shared_ptr<const void>> in_flight_;
+    std::vector<std::vector<std::uint8_t>> writing_batches_;  // batches in the write in flight
+    std::vector<std::vector<std::uint8_t>> spare_batches_;    // their buffers, for reuse
     std::atomic<std::uint64_t> next_sequence_{1};
     // Back-pressure: body bytes of queued packets not yet handed to a write (changed under
     // out_mutex_, read without it), and who waits for them to drain.

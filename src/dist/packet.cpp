@@ -597,20 +597,35 @@ void put_u32(std::vector<std::uint8_t>& v, std::uint64_t x) {
         v.push_back(static_cast<std::uint8_t>(x >> shift));
 }
 
+// Where a message's header refs are kept: the message storage, or a small_encoding.
+struct storage_atoms {
+    detail::message_storage& st;
+    std::size_t count() const noexcept { return st.atom_count; }
+    atom at(std::size_t i) const noexcept { return st.atom_at(i); }
+    void add(atom a) { st.add_atom(a); }
+};
+struct vector_atoms {
+    std::vector<atom>& v;
+    std::size_t count() const noexcept { return v.size(); }
+    atom at(std::size_t i) const noexcept { return v[i]; }
+    void add(atom a) { v.push_back(a); }
+};
+
 // The distinct atoms of one message in order of first use: the message's header refs. Most
 // messages have a handful: a linear scan, and a hash table only past linear_max.
+template <class Atoms>
 class atom_collector final : public etf::atom_ref_sink {
 public:
-    explicit atom_collector(detail::message_storage& st) : st_(st) {}
+    explicit atom_collector(Atoms st) : st_(st) {}
     int ref_for(atom a) override {
-        std::size_t n = st_.atom_count;
+        std::size_t n = st_.count();
         if (!hashed_) {
             for (std::size_t i = 0; i < n; ++i)
-                if (st_.atom_at(i) == a) return static_cast<int>(i);
+                if (st_.at(i) == a) return static_cast<int>(i);
             if (n < linear_max) return add(a, nullptr);
             table_.fill(0);
             for (std::size_t i = 0; i < n; ++i)
-                table_[probe(st_.atom_at(i))] = static_cast<std::uint16_t>(i + 1);
+                table_[probe(st_.at(i))] = static_cast<std::uint16_t>(i + 1);
             hashed_ = true;
         }
         std::size_t h = probe(a);
@@ -627,21 +642,93 @@ private:
     // The slot holding a, or the empty slot where it belongs.
     std::size_t probe(atom a) const noexcept {
         std::size_t h = (a.index() * 0x9E3779B1u) >> (32 - table_bits);
-        while (table_[h] != 0 && st_.atom_at(table_[h] - 1) != a)
+        while (table_[h] != 0 && st_.at(table_[h] - 1) != a)
             h = (h + 1) & (table_size - 1);
         return h;
     }
     int add(atom a, std::uint16_t* slot) {
-        if (st_.atom_count == max_refs) return -1;  // the header holds 255: the rest go inline
-        st_.add_atom(a);
-        if (slot) *slot = static_cast<std::uint16_t>(st_.atom_count);
-        return static_cast<int>(st_.atom_count - 1);
+        if (st_.count() == max_refs) return -1;  // the header holds 255: the rest go inline
+        st_.add(a);
+        if (slot) *slot = static_cast<std::uint16_t>(st_.count());
+        return static_cast<int>(st_.count() - 1);
     }
 
-    detail::message_storage& st_;
+    Atoms st_;
     bool hashed_ = false;
     std::array<std::uint16_t, table_size> table_;  // index + 1 into the atoms; filled when hashed_
 };
+
+// Finds out whether a term has a binary the writer would send by reference (encode_small).
+class binary_detector final : public etf::binary_ref_sink {
+public:
+    using etf::binary_ref_sink::binary_ref_sink;
+    void external(const term&, std::size_t) override { found = true; }
+    bool found = false;
+};
+
+using slot_cache = std::array<std::uint32_t, packet_writer::cache_slots>;
+
+// What a message's atom cache header needs: which refs are new to the peer (the cache view is
+// updated ref by ref, as the peer will update its own), whether any is a long atom, and the
+// bytes of the texts. n < 256 (the collector stops at 255).
+struct head_plan {
+    std::array<std::uint64_t, 4> fresh{};
+    bool long_atoms = false;
+    std::size_t texts = 0;
+    bool is_fresh(std::size_t i) const noexcept { return (fresh[i / 64] >> (i % 64)) & 1; }
+};
+
+template <class AtomAt>
+head_plan plan_head(AtomAt atom_at, std::size_t n, slot_cache* cache) {
+    head_plan plan;
+    for (std::size_t i = 0; i < n; ++i) {
+        atom a = atom_at(i);
+        std::size_t slot = a.index() % packet_writer::cache_slots;
+        if ((*cache)[slot] == a.index() + 1) continue;
+        (*cache)[slot] = a.index() + 1;
+        plan.fresh[i / 64] |= std::uint64_t{1} << (i % 64);
+        std::size_t len = a.name().size();
+        if (len > 255) plan.long_atoms = true;
+        plan.texts += 1 + len;
+    }
+    if (plan.long_atoms) {
+        for (std::size_t i = 0; i < n; ++i) plan.texts += plan.is_fresh(i) ? 1 : 0;  // 2-byte lengths
+    }
+    return plan;
+}
+
+// Bytes of the atom cache header: NumberOfAtomCacheRefs, the flags, then the refs.
+std::size_t cache_header_len(std::size_t n, const head_plan& plan) {
+    return n == 0 ? 1 : 1 + n / 2 + 1 + n + plan.texts;
+}
+
+template <class AtomAt>
+std::uint8_t* write_cache_header(std::uint8_t* p, AtomAt atom_at, std::size_t n, const head_plan& plan) {
+    *p++ = static_cast<std::uint8_t>(n);
+    if (n == 0) return p;
+    std::uint8_t* flags = p;
+    std::memset(flags, 0, n / 2 + 1);
+    auto set_nibble = [&](std::size_t i, unsigned v) {
+        flags[i / 2] |= static_cast<std::uint8_t>(v << ((i & 1) * 4));
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t slot = atom_at(i).index() % packet_writer::cache_slots;
+        set_nibble(i, (plan.is_fresh(i) ? 8u : 0u) | static_cast<unsigned>(slot >> 8));
+    }
+    set_nibble(n, plan.long_atoms ? 1u : 0u);
+    p += n / 2 + 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        atom a = atom_at(i);
+        *p++ = static_cast<std::uint8_t>((a.index() % packet_writer::cache_slots) & 0xFF);
+        if (!plan.is_fresh(i)) continue;
+        std::string_view name = a.name();
+        if (plan.long_atoms) *p++ = static_cast<std::uint8_t>(name.size() >> 8);
+        *p++ = static_cast<std::uint8_t>(name.size());
+        std::memcpy(p, name.data(), name.size());
+        p += name.size();
+    }
+    return p;
+}
 
 class binary_collector final : public etf::binary_ref_sink {
 public:
@@ -662,15 +749,15 @@ private:
 }  // namespace
 
 result<outgoing_message, packet_error> packet_writer::prepare(const term& control, const term* payload,
-                                                              std::uint64_t sequence_id) const {
+                                                              std::uint64_t sequence_id, bool cache_atoms) const {
     auto storage = std::make_shared<detail::message_storage>();
     detail::message_storage& st = *storage;
-    atom_collector atoms(st);
+    atom_collector<storage_atoms> atoms(storage_atoms{st});
     binary_collector binaries(zero_copy_min_, st.binaries);
     etf::encode_options eo;
     eo.minor_version = 2;  // atoms always UTF-8, as distribution requires
     eo.external_binaries = &binaries;
-    if (atom_cache_) eo.atom_refs = &atoms;
+    if (atom_cache_ && cache_atoms) eo.atom_refs = &atoms;
     byte_writer w;
     w.grow(detail::head_room);
     if (header_mode_) {
@@ -799,27 +886,11 @@ void packet_writer::write_first_head(outgoing_message& m, std::array<std::uint32
     detail::message_storage* st = m.storage.get();
     if (!st || st->sealed) return;
     const std::size_t n = st->atom_count;
-    // Which refs are new to the peer, updating the cache ref by ref as the peer will; and the
-    // head's size. Only prepare() with the atom cache on makes refs, and then n < 256.
-    std::array<std::uint64_t, 4> fresh{};
-    bool long_atoms = false;
-    std::size_t texts = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        atom a = st->atom_at(i);
-        std::size_t slot = a.index() % cache_slots;
-        if ((*cache)[slot] == a.index() + 1) continue;
-        (*cache)[slot] = a.index() + 1;
-        fresh[i / 64] |= std::uint64_t{1} << (i % 64);
-        std::size_t len = a.name().size();
-        if (len > 255) long_atoms = true;
-        texts += 1 + len;
-    }
-    auto is_fresh = [&](std::size_t i) { return (fresh[i / 64] >> (i % 64)) & 1; };
-    if (long_atoms) {
-        for (std::size_t i = 0; i < n; ++i) texts += is_fresh(i) ? 1 : 0;  // 2-byte lengths
-    }
+    auto atom_at = [st](std::size_t i) { return st->atom_at(i); };
+    // Only prepare() with the atom cache on makes refs (and a cache view to update).
+    head_plan plan = n == 0 ? head_plan{} : plan_head(atom_at, n, cache);
     std::size_t kind_len = !header_mode_ ? 1 : st->count > 1 ? 18 : 2;
-    std::size_t cache_len = !header_mode_ ? 0 : n == 0 ? 1 : 1 + n / 2 + 1 + n + texts;
+    std::size_t cache_len = !header_mode_ ? 0 : cache_header_len(n, plan);
     std::size_t head_len = 4 + kind_len + cache_len;
 
     std::uint8_t* h;
@@ -847,33 +918,83 @@ void packet_writer::write_first_head(outgoing_message& m, std::array<std::uint32
         } else {
             *p++ = dist_header;
         }
-        *p++ = static_cast<std::uint8_t>(n);
-        if (n > 0) {
-            std::uint8_t* flags = p;
-            std::memset(flags, 0, n / 2 + 1);
-            auto set_nibble = [&](std::size_t i, unsigned v) {
-                flags[i / 2] |= static_cast<std::uint8_t>(v << ((i & 1) * 4));
-            };
-            for (std::size_t i = 0; i < n; ++i) {
-                std::size_t slot = st->atom_at(i).index() % cache_slots;
-                set_nibble(i, (is_fresh(i) ? 8u : 0u) | static_cast<unsigned>(slot >> 8));
-            }
-            set_nibble(n, long_atoms ? 1u : 0u);
-            p += n / 2 + 1;
-            for (std::size_t i = 0; i < n; ++i) {
-                atom a = st->atom_at(i);
-                *p++ = static_cast<std::uint8_t>((a.index() % cache_slots) & 0xFF);
-                if (!is_fresh(i)) continue;
-                std::string_view name = a.name();
-                if (long_atoms) *p++ = static_cast<std::uint8_t>(name.size() >> 8);
-                *p++ = static_cast<std::uint8_t>(name.size());
-                std::memcpy(p, name.data(), name.size());
-                p += name.size();
-            }
-        }
+        write_cache_header(p, atom_at, n, plan);
     }
     m.packets[0].head = byte_span(h, head_len);
     st->sealed = true;
+}
+
+namespace {
+
+// encode_small for a control term written by write_control(body, options).
+template <class WriteControl>
+bool encode_small_with(const packet_writer& w, std::size_t zero_copy_min, WriteControl write_control,
+                       const term* payload, small_encoding& out) {
+    out.clear();
+    atom_collector<vector_atoms> atoms(vector_atoms{out.atoms});
+    binary_detector big(zero_copy_min);
+    etf::encode_options eo;
+    eo.minor_version = 2;
+    eo.external_binaries = &big;
+    if (w.atom_cache()) eo.atom_refs = &atoms;
+    write_control(out.body, eo);
+    if (big.found) return false;
+    if (payload) {
+        if (w.header_mode()) etf::encode_body(*payload, out.body, eo);
+        else etf::encode(*payload, out.body, eo);
+    }
+    if (big.found) return false;
+    std::size_t total = out.body.size();
+    if (w.fragments() && total > w.fragment_size()) return false;
+    // Far from the 32-bit packet length: prepare() reports what is too large.
+    return total < (std::size_t{1} << 30);
+}
+
+}  // namespace
+
+bool packet_writer::encode_small(const term& control, const term* payload, small_encoding& out) const {
+    bool hdr = header_mode_;
+    auto write_control = [&](byte_writer& body, const etf::encode_options& eo) {
+        if (hdr) etf::encode_body(control, body, eo);
+        else etf::encode(control, body, eo);
+    };
+    return encode_small_with(*this, zero_copy_min_, write_control, payload, out);
+}
+
+bool packet_writer::encode_small(std::span<const term> control_elements, const term* payload,
+                                 small_encoding& out) const {
+    bool hdr = header_mode_;
+    auto write_control = [&](byte_writer& body, const etf::encode_options& eo) {
+        if (!hdr) body.u8(etf::version_magic);
+        body.u8(104);  // SMALL_TUPLE_EXT
+        body.u8(static_cast<std::uint8_t>(control_elements.size()));
+        for (const term& t : control_elements)
+            etf::encode_body(t, body, eo);
+    };
+    return encode_small_with(*this, zero_copy_min_, write_control, payload, out);
+}
+
+void packet_writer::append_sealed(const small_encoding& e, std::vector<std::uint8_t>& out) {
+    const std::size_t n = e.atoms.size();
+    auto atom_at = [&e](std::size_t i) { return e.atoms[i]; };
+    head_plan plan = n == 0 ? head_plan{} : plan_head(atom_at, n, &sent_);
+    std::size_t kind_len = header_mode_ ? 2 : 1;
+    std::size_t cache_len = header_mode_ ? cache_header_len(n, plan) : 0;
+    std::size_t head_len = 4 + kind_len + cache_len;
+    std::size_t body = e.body.size();
+    std::size_t at = out.size();
+    out.resize(at + head_len + body);
+    std::uint8_t* p = out.data() + at;
+    byte_writer::put32(p, static_cast<std::uint32_t>(head_len - 4 + body));
+    p += 4;
+    if (!header_mode_) {
+        *p++ = pass_through;
+    } else {
+        *p++ = etf::version_magic;
+        *p++ = dist_header;
+        p = write_cache_header(p, atom_at, n, plan);
+    }
+    if (body != 0) std::memcpy(p, e.body.data(), body);
 }
 
 result<outgoing_message, packet_error> packet_writer::encode(const term& control, const term* payload,

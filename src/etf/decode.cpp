@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "etf/small_stack.hpp"
 #include "nodus/etf/etf.hpp"
 
 namespace nodus::etf {
@@ -539,7 +540,7 @@ private:
 
     byte_reader& r_;
     const decode_options& o_;
-    std::vector<frame> stack_;
+    etf_impl::small_stack<frame, 16> stack_;
     error err_{errc::truncated, 0};
 };
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "etf/small_stack.hpp"
 #include "nodus/etf/etf.hpp"
 
 namespace nodus::etf {
@@ -326,7 +327,7 @@ private:
 
     out_buffer& out_;
     const encode_options& o_;
-    std::vector<frame> stack_;
+    etf_impl::small_stack<frame, 16> stack_;
 };
 
 }  // namespace

@@ -878,3 +878,109 @@ TEST(dist_packet, large_binaries_go_out_from_their_own_memory) {
         }
     }
 }
+
+// ---- the batch path for small messages (encode_small + append_sealed) ----
+
+namespace {
+
+// Splits a write buffer of back-to-back packets into their payloads.
+std::vector<bytes> split_packets(const bytes& buf) {
+    std::vector<bytes> out;
+    std::size_t at = 0;
+    while (at < buf.size()) {
+        EXPECT_LE(at + 4, buf.size());
+        if (at + 4 > buf.size()) break;
+        std::size_t len = byte_reader::get32(buf.data() + at);
+        EXPECT_LE(at + 4 + len, buf.size());
+        if (at + 4 + len > buf.size()) break;
+        out.emplace_back(buf.begin() + static_cast<std::ptrdiff_t>(at + 4),
+                         buf.begin() + static_cast<std::ptrdiff_t>(at + 4 + len));
+        at += 4 + len;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(dist_packet, small_path_writes_the_bytes_prepare_and_seal_write) {
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("small_sink"));
+    std::vector<term> messages{atom("first_atom"), tuple(atom("msg"), term(1), binary("0123456789abcdef")),
+                               tuple(atom("msg"), term(2), atom("first_atom")), make_list(std::vector<term>{term(1.5), term(atom("x"))}),
+                               tuple(atom("msg"), term(3), binary(std::string(300, 'z')))};
+    for (std::uint64_t flags : {std::uint64_t{0}, hdr, frag, hdr | frag, otp25_default}) {
+        packet_writer reference(flags), batch(flags);
+        bytes buf;
+        small_encoding enc;
+        std::vector<bytes> expected;
+        for (std::uint64_t i = 0; i < messages.size(); ++i) {
+            auto m = reference.encode(control, &messages[i], i + 1);
+            ASSERT_TRUE(m.has_value());
+            ASSERT_EQ(m->packets.size(), 1u);
+            expected.push_back(payloads(*m)[0]);
+            ASSERT_TRUE(batch.encode_small(control, &messages[i], enc)) << "message " << i;
+            batch.append_sealed(enc, buf);
+        }
+        EXPECT_EQ(split_packets(buf), expected) << "flags " << flags;
+        // The reader takes the batch as it comes.
+        packet_reader r(flags);
+        std::size_t i = 0;
+        for (const bytes& p : split_packets(buf)) {
+            auto got = r.feed(p);
+            ASSERT_TRUE(got.has_value()) << got.error().message;
+            ASSERT_TRUE(got->has_value());
+            EXPECT_TRUE((**got).control == control);
+            EXPECT_TRUE((**got).payload == std::optional<term>(messages[i++]));
+        }
+    }
+}
+
+TEST(dist_packet, small_path_control_elements_encode_as_the_tuple) {
+    const term from = pid::make(a_vm, 7, 0, 1);
+    const std::array<term, 4> elements{term(6), from, term(atom()), term(atom("elements_sink"))};
+    const term control = tuple(term(6), from, atom(), atom("elements_sink"));
+    const term payload = tuple(atom("msg"), term(42));
+    for (std::uint64_t flags : {std::uint64_t{0}, otp25_default}) {
+        packet_writer a(flags), b(flags);
+        small_encoding ea, eb;
+        ASSERT_TRUE(a.encode_small(control, &payload, ea));
+        ASSERT_TRUE(b.encode_small(std::span<const term>(elements), &payload, eb));
+        bytes ba, bb;
+        a.append_sealed(ea, ba);
+        b.append_sealed(eb, bb);
+        EXPECT_EQ(ba, bb) << "flags " << flags;
+    }
+}
+
+TEST(dist_packet, small_path_declines_what_needs_fragments_or_zero_copy) {
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
+    packet_writer w(otp25_default, 1000, 500);
+    small_encoding e;
+    const term fits = binary(std::string(400, 'a'));
+    const term by_reference = binary(std::string(600, 'b'));  // at least zero_copy_min
+    std::vector<term> ints(300, term(70000));
+    const term fragments = make_list(std::move(ints));  // 5 bytes each: above the fragment size
+    EXPECT_TRUE(w.encode_small(control, &fits, e));
+    EXPECT_FALSE(w.encode_small(control, &by_reference, e));
+    EXPECT_FALSE(w.encode_small(control, &fragments, e));
+    // Without FRAGMENTS a large term is one packet, and the small path takes it.
+    packet_writer plain(otp25_default & ~frag, 1000, 500);
+    EXPECT_TRUE(plain.encode_small(control, &fragments, e));
+}
+
+TEST(dist_packet, prepare_without_cached_atoms_is_sealed_at_once) {
+    packet_writer w(otp25_default, 100);
+    packet_reader r(otp25_default);
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("uncached_sink"));
+    const term big = binary(std::string(1000, 'b'));
+    auto m = w.prepare(control, &big, 1, false);
+    ASSERT_TRUE(m.has_value());
+    EXPECT_TRUE(m->sealed());
+    EXPECT_GT(m->packets.size(), 1u);
+    EXPECT_EQ(payloads(*m)[0][18], 0);  // no atom cache refs in the first fragment's header
+    EXPECT_EQ(occurrences(m->to_bytes(), "uncached_sink"), 1u);
+    EXPECT_TRUE(*feed_all(r, *m).payload == big);
+    // It left the cache view alone: a later message still sends the atom's text.
+    auto later = w.encode(control, &big, 2);
+    ASSERT_TRUE(later.has_value());
+    EXPECT_EQ(occurrences(later->to_bytes(), "uncached_sink"), 1u);
+}

@@ -181,6 +181,18 @@ struct outgoing_message {
     std::vector<std::uint8_t> to_bytes() const;
 };
 
+// A small message encoded ahead of its place on the wire (packet_writer::encode_small): the
+// terms, with ATOM_CACHE_REF i standing for atoms[i]. Reused from message to message (it keeps
+// its capacity), e.g. one per sending thread.
+struct small_encoding {
+    byte_writer body;
+    std::vector<atom> atoms;
+    void clear() noexcept {
+        body.clear();
+        atoms.clear();
+    }
+};
+
 inline constexpr std::size_t default_fragment_size = 64 * 1024;  // OTP's ERTS_DIST_FRAGMENT_SIZE
 // Binaries at least this large go out from their own memory (gather I/O), not copied.
 inline constexpr std::size_t default_zero_copy_min = 16 * 1024;
@@ -207,8 +219,18 @@ public:
     // sending process must not overlap; a per-connection counter starting at 1 satisfies that.
     // Errors: too_large when an unfragmented packet would exceed the 32-bit length; bad_header
     // for sequence_id 0 on a message that needs fragments.
+    // cache_atoms false: every atom inline (no refs, so the message is sealed at once and may go on
+    // the wire in any order relative to others; a connection does this for big messages).
     result<outgoing_message, packet_error> prepare(const term& control, const term* payload,
-                                                   std::uint64_t sequence_id) const;
+                                                   std::uint64_t sequence_id, bool cache_atoms = true) const;
+    // The batch path for small messages, in two steps. encode_small (const, any thread) encodes the
+    // terms into out and is true when they fit one packet with no binary sent by reference
+    // (zero_copy_min); false means: use prepare(). append_sealed then appends the whole packet
+    // (length prefix, header, terms) to a write buffer; like seal(), in wire order.
+    bool encode_small(const term& control, const term* payload, small_encoding& out) const;
+    // The same with the control tuple given as its elements (no tuple is built for it).
+    bool encode_small(std::span<const term> control_elements, const term* payload, small_encoding& out) const;
+    void append_sealed(const small_encoding& e, std::vector<std::uint8_t>& out);
     // Writes the first packet's head (atom cache header included). Idempotent.
     void seal(outgoing_message& m);
 
