@@ -40,8 +40,10 @@ public:
 
 private:
     static constexpr int batch = 32;
+    // Stops early once a handler made a process runnable here: a reply should not wait behind
+    // 32 reads of a bulk transfer (head-of-line latency).
     void run_batch() {
-        for (int i = 0; i < batch && ctx_.poll_one() > 0; ++i) {
+        for (int i = 0; i < batch && !runtime::worker_has_runnable() && ctx_.poll_one() > 0; ++i) {
         }
     }
 

@@ -518,6 +518,10 @@ int runtime::current_worker() const noexcept {
     worker* w = tls_worker;
     return w && w->rt == impl_.get() ? static_cast<int>(w->index) : -1;
 }
+bool runtime::worker_has_runnable() noexcept {
+    worker* w = tls_worker;
+    return w && (w->next || w->qlen.load(std::memory_order_relaxed) > 0);
+}
 void runtime::deliver(remote_signal&& s) { impl_->deliver(std::move(s)); }
 void runtime::set_node(atom node, std::uint32_t creation) {
     impl_->node_slot.store(local_node_slot(node, creation));

@@ -506,6 +506,15 @@ void runtime_impl::worker_loop(worker& w) {
             }
         }
         if (found) continue;
+        // Busy-poll the sockets a while (runtime_options::busy_poll) before sleeping.
+        if (w.poller && opts.busy_poll.count() > 0 && !deterministic) {
+            std::int64_t until = now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(opts.busy_poll).count();
+            while (!found && now_ns() < until) {
+                w.poller->poll();
+                found = w.next || w.qlen.load(std::memory_order_relaxed) || inject_len_.load(std::memory_order_relaxed);
+            }
+            if (found) continue;
+        }
         if (stopping_.load() && live_.load() == 0) break;
         park(w, next_deadline(w));
     }

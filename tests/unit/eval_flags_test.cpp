@@ -38,6 +38,18 @@ TEST(eval_flags, iex_spellings) {
     EXPECT_TRUE(a.rest.empty());
 }
 
+TEST(eval_flags, scheduler_busy_wait_sets_how_long_idle_workers_poll) {
+    EXPECT_EQ(parse({"-sname", "a"}).config.runtime.busy_poll, std::chrono::microseconds(100));
+    auto none = parse({"-sname", "a", "+sbwt", "none"});
+    EXPECT_TRUE(none.error.empty()) << none.error;
+    EXPECT_EQ(none.config.runtime.busy_poll, std::chrono::microseconds(0));
+    EXPECT_EQ(parse({"+sbwt", "very_long", "-sname", "a"}).config.runtime.busy_poll, std::chrono::microseconds(1000));
+    auto bad = parse({"-sname", "a", "+sbwt", "forever"});
+    EXPECT_NE(bad.error.find("+sbwt"), std::string::npos) << bad.error;
+    EXPECT_NE(bad.error.find("forever"), std::string::npos) << bad.error;
+    EXPECT_NE(parse({"-sname", "a", "+sbwt"}).error.find("+sbwt"), std::string::npos);
+}
+
 TEST(eval_flags, no_name_means_no_node) {
     auto a = parse({"-e", "1."});
     EXPECT_TRUE(a.error.empty());

@@ -180,6 +180,19 @@ struct parser {
                 }
                 return args[++i];
             };
+            if (a == "+sbwt") {
+                // erl's scheduler busy wait threshold: how long an idle worker polls its sockets
+                // before it sleeps (runtime_options::busy_poll).
+                auto v = value("none, very_short, short, medium, long or very_long");
+                if (!v) return false;
+                static const std::pair<std::string_view, int> levels[] = {
+                    {"none", 0}, {"very_short", 10}, {"short", 30}, {"medium", 100}, {"long", 300}, {"very_long", 1000}};
+                auto it = std::find_if(std::begin(levels), std::end(levels), [&](const auto& l) { return l.first == *v; });
+                if (it == std::end(levels))
+                    return fail("+sbwt: not none, very_short, short, medium, long or very_long: " + *v);
+                out.config.runtime.busy_poll = std::chrono::microseconds(it->second);
+                continue;
+            }
             if (!name) {
                 if (from_erl) return fail("--erl: unexpected argument: " + a);
                 out.rest.push_back(a);

@@ -64,6 +64,9 @@ namespace nodus::tools {
 //   -proto_dist inet_tcp|inet_tls TLS distribution (inet_tls) needs -ssl_dist_optfile
 //   -ssl_dist_optfile F           erl's TLS option file ([{server, [...]}, {client, [...]}])
 //   -noshell, -noinput            accepted and ignored (erl compatibility)
+//   +sbwt none|very_short|short|medium|long|very_long
+//                                 how long an idle worker polls its sockets before it sleeps
+//                                 (0, 10, 30, 100 (default), 300, 1000 us)
 // A single or a double dash works for each. Anything else is left in `rest` for the subcommand.
 struct node_args {
     bool distributed = false;  // -sname or -name was given

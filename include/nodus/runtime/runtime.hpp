@@ -46,6 +46,11 @@ struct runtime_options {
     atom node = atoms::nonode_nohost;
     std::uint32_t creation = 0;
     std::uint32_t reductions_per_slice = 4000;
+    // How long a worker with a poller (a distributed node's worker) keeps polling its sockets
+    // after it ran out of work, before it sleeps: a reply that comes meanwhile is handled without
+    // a thread wake-up (about 20 us on a VM). The BEAM's scheduler busy wait (+sbwt) does the
+    // same. It costs CPU: up to this long after each burst of work. 0: sleep at once.
+    std::chrono::microseconds busy_poll{100};
     // Called once per worker (index 0..threads-1) at start-up; not used in deterministic mode.
     std::function<std::unique_ptr<worker_poller>(unsigned worker)> poller_factory{};
 };
@@ -103,6 +108,9 @@ public:
     void* context() const noexcept;
     // The index of the worker running on this thread, or -1.
     int current_worker() const noexcept;
+    // For pollers: whether the worker running on this thread has processes ready to run (events
+    // handled since made some runnable), so that it runs them before handling more events.
+    static bool worker_has_runnable() noexcept;
     void set_remote_router(remote_router* r) noexcept;
     // Delivers a signal that arrived from another node to a local process or name.
     void deliver(remote_signal&& s);
