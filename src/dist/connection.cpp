@@ -18,6 +18,11 @@ const atom a_protocol_error{"protocol_error"};
 const atom a_spawn_reply{"spawn_reply"};
 
 constexpr std::size_t input_chunk = 256 * 1024;
+// Continuation fragments at least this long are read into the reassembly buffer directly.
+constexpr std::size_t direct_min = 16 * 1024;
+// Read together with the rest of such a fragment: enough for what follows it (the next
+// fragment's header, or small messages between fragments).
+constexpr std::size_t direct_tail = 4096;
 constexpr std::size_t write_budget = 1024 * 1024;  // bytes of bulk fragments per write
 constexpr std::size_t max_iov = 512;
 constexpr std::size_t batch_limit = 256 * 1024;  // bytes of small messages per batch entry
@@ -294,6 +299,10 @@ void connection::go_up(const dist::handshake_result& r, std::vector<std::uint8_t
 // Receiving
 
 void connection::read_more() {
+    if (direct_active_) {
+        read_direct();
+        return;
+    }
     if (in_end_ == in_->size) {
         // Full: process_input() made room unless a single packet is larger; it grew then.
         close("input buffer full", a_protocol_error);
@@ -316,6 +325,44 @@ void connection::read_more() {
                            });
 }
 
+void connection::read_direct() {
+    // readv fills the fragment's body first: bytes reach the input buffer only once it is whole.
+    std::array<asio::mutable_buffer, 2> bufs{
+        asio::buffer(direct_.data() + direct_filled_, direct_.size() - direct_filled_),
+        asio::buffer(in_->mutable_data() + in_end_, std::min(direct_tail, in_->size - in_end_))};
+    auto self = shared_from_this();
+    sock_->async_read_some(bufs, [self](const asio::error_code& ec, std::size_t n) {
+        if (self->current() != state::up) return;
+        if (ec) {
+            self->close(ec == asio::error::eof ? "the peer closed the connection" : "read failed: " + ec.message(),
+                        a_connection_closed);
+            return;
+        }
+        self->read_ = true;
+        std::size_t body = std::min(n, self->direct_.size() - self->direct_filled_);
+        self->direct_filled_ += body;
+        self->in_end_ += n - body;
+        if (self->direct_filled_ == self->direct_.size()) {
+            self->direct_active_ = false;
+            self->direct_ = {};
+            if (!self->after_feed(self->reader_->finish_placed())) return;
+            if (self->current() != state::up) return;
+            self->process_input();
+        }
+        if (self->current() == state::up) self->read_more();
+    });
+}
+
+// The input buffer holds nothing unprocessed: start over at its beginning, in a fresh one if
+// decoded binaries still point into it.
+void connection::reuse_empty_input() {
+    if (in_->refs.load() > 1) {
+        in_->drop();
+        in_ = new_input(input_chunk);
+    }
+    in_start_ = in_end_ = 0;
+}
+
 void connection::process_input() {
     while (in_end_ - in_start_ >= 4) {
         const std::uint8_t* p = in_->data + in_start_;
@@ -329,8 +376,26 @@ void connection::process_input() {
             return;
         }
         if (in_end_ - in_start_ - 4 < len) {
-            // Incomplete: make room for the whole packet (one read can then fill it).
             std::size_t have = in_end_ - in_start_;
+            // A big continuation fragment: the rest of its body is read where it belongs.
+            constexpr std::size_t head = dist::packet_reader::continuation_head_size;
+            if (len >= direct_min && have >= 4 + head) {
+                auto placed = reader_->place_continuation(byte_span(p + 4, have - 4), len);
+                if (!placed) {
+                    close("bad packet from " + std::string(peer_.name()) + ": " + placed.error().message,
+                          a_protocol_error);
+                    return;
+                }
+                if (*placed) {
+                    direct_ = **placed;
+                    direct_filled_ = have - 4 - head;
+                    if (direct_filled_ != 0) std::memcpy(direct_.data(), p + 4 + head, direct_filled_);
+                    direct_active_ = true;
+                    reuse_empty_input();
+                    return;
+                }
+            }
+            // Incomplete: make room for the whole packet (one read can then fill it).
             std::size_t need = 4 + len;
             if (in_start_ > 0 || need > in_->size) {
                 bool shared = in_->refs.load() > 1;  // decoded binaries point into it
@@ -353,12 +418,7 @@ void connection::process_input() {
         if (current() != state::up) return;
     }
     if (in_start_ == in_end_) {
-        // Empty: reuse the buffer from its start unless decoded binaries still point into it.
-        if (in_->refs.load() > 1) {
-            in_->drop();
-            in_ = new_input(input_chunk);
-        }
-        in_start_ = in_end_ = 0;
+        reuse_empty_input();
     } else if (in_end_ == in_->size) {
         // Only part of a length prefix is left, at the very end of the buffer: move it to the
         // front, or the next read would have no room (the soak found this).
@@ -377,7 +437,11 @@ void connection::process_input() {
 }
 
 bool connection::handle_packet(byte_span payload, byte_storage* owner) {
-    auto r = reader_->feed(payload, owner);
+    return after_feed(reader_->feed(payload, owner));
+}
+
+// What the reader made of a packet: closes on an error, dispatches a complete message.
+bool connection::after_feed(result<std::optional<dist::dist_message>, dist::packet_error> r) {
     if (!r) {
         close("bad packet from " + std::string(peer_.name()) + ": " + r.error().message, a_protocol_error);
         return false;
@@ -580,17 +644,45 @@ void connection::enqueue_small(const dist::small_encoding& e, const dist::dist_m
     if (now) flush();
 }
 
+bool connection::sender_should_wait(const term& sender) {
+    if (over_limit()) return true;
+    std::size_t limit = send_queue_limit_;
+    if (limit == 0 || queued_bytes_.load(std::memory_order_relaxed) + uncounted_bytes_.load(std::memory_order_relaxed) <= limit)
+        return false;
+    std::lock_guard l(out_mutex_);
+    return bulk_senders_.count(sender.raw()) != 0;
+}
+
 bool connection::add_drain_waiter(const term& waiter, const term& ref) {
     std::lock_guard l(out_mutex_);
-    if (current() == state::closed || !over_limit()) return false;
-    drain_waiters_.emplace_back(waiter, ref);
+    if (current() == state::closed) return false;
+    std::size_t limit = send_queue_limit_;
+    bool whole = bulk_senders_.count(waiter.raw()) != 0 &&
+                 queued_bytes_.load(std::memory_order_relaxed) + uncounted_bytes_.load(std::memory_order_relaxed) > limit;
+    if (!over_limit() && !whole) return false;
+    drain_waiters_.push_back({waiter, ref, whole});
     return true;
 }
 
-void connection::wake_drain_waiters(std::vector<std::pair<term, term>>& waiters) {
+// Under out_mutex_: moves the waiters whose wait is over to wake.
+void connection::collect_drained_locked(std::vector<drain_waiter>& wake) {
+    if (drain_waiters_.empty()) return;
+    std::size_t half = send_queue_limit_ / 2;
+    std::size_t counted = queued_bytes_.load(std::memory_order_relaxed);
+    std::size_t all = counted + uncounted_bytes_.load(std::memory_order_relaxed);
+    auto done = [&](const drain_waiter& w) { return (w.whole_queue ? all : counted) <= half; };
+    std::vector<drain_waiter> keep;
+    for (auto& w : drain_waiters_) {
+        if (done(w)) wake.push_back(std::move(w));
+        else keep.push_back(std::move(w));
+    }
+    drain_waiters_.swap(keep);
+}
+
+void connection::wake_drain_waiters(std::vector<drain_waiter>& waiters) {
     static const atom drained{"$nodus_drained"};
-    for (auto& [waiter, ref] : waiters)
-        node_.rt->send(waiter, tuple(drained, ref));
+    for (auto& w : waiters)
+        node_.rt->send(w.pid, tuple(drained, w.ref));
     waiters.clear();
 }
 
@@ -618,9 +710,12 @@ bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urge
     std::size_t body = 0;
     for (const auto& p : m.packets)
         body += p.body_size;
-    queued_bytes_.fetch_add(body, std::memory_order_relaxed);
+    std::size_t counted = body;
+    if (m.packets.size() > 1 && send_queue_limit_ != 0) counted = std::min(body, send_queue_limit_ / 4);
+    queued_bytes_.fetch_add(counted, std::memory_order_relaxed);
+    uncounted_bytes_.fetch_add(body - counted, std::memory_order_relaxed);
     if (bulk) {
-        bulk_.push_back({std::move(m), {}, 0, key});
+        bulk_.push_back({std::move(m), {}, 0, key, body - counted});
         ++bulk_senders_[key];
     } else {
         normal_.push_back({std::move(m), {}, 0, key});
@@ -664,7 +759,11 @@ void connection::flush() {
             in_flight_.push_back(p.keep_alive);
         }
         bytes += p.size();
-        queued_bytes_.fetch_sub(p.body_size, std::memory_order_relaxed);
+        // A big message's uncounted rest goes out first; its counted quarter last.
+        std::size_t rest = std::min(q.uncounted, p.body_size);
+        q.uncounted -= rest;
+        uncounted_bytes_.fetch_sub(rest, std::memory_order_relaxed);
+        queued_bytes_.fetch_sub(p.body_size - rest, std::memory_order_relaxed);
     };
     // Small messages first, then bulk fragments up to the budget, re-checking for small ones
     // after each fragment so they never wait behind more than one write.
@@ -696,9 +795,8 @@ void connection::flush() {
             bulk_.pop_front();
         }
     }
-    std::vector<std::pair<term, term>> wake;
-    if (!drain_waiters_.empty() && queued_bytes_.load(std::memory_order_relaxed) <= send_queue_limit_ / 2)
-        wake.swap(drain_waiters_);
+    std::vector<drain_waiter> wake;
+    collect_drained_locked(wake);
     if (iov_.empty()) {
         l.unlock();
         wake_drain_waiters(wake);
@@ -835,13 +933,14 @@ void connection::close(std::string reason, atom nodedown_reason) {
         if (self->sock_) {
             self->sock_->shutdown_and_close();
         }
-        std::vector<std::pair<term, term>> wake;
+        std::vector<drain_waiter> wake;
         {
             std::lock_guard l(self->out_mutex_);
             self->normal_.clear();
             self->bulk_.clear();
             self->bulk_senders_.clear();
             self->queued_bytes_ = 0;
+            self->uncounted_bytes_ = 0;
             wake.swap(self->drain_waiters_);
         }
         self->wake_drain_waiters(wake);  // their sends went nowhere; they must not wait forever

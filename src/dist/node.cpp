@@ -445,7 +445,7 @@ void node_impl::route(remote_signal&& s) {
         fail_pending(one, atoms::noconnection);
         return;
     }
-    if (up->over_limit()) detail::report_busy(s.node);
+    if (up->sender_should_wait(s.from)) detail::report_busy(s.node);
 }
 
 bool node_impl::notify_when_drained(atom node, const term& waiter, const term& ref) {

@@ -69,13 +69,20 @@ public:
     bool initiator() const noexcept { return initiator_; }
     std::uint64_t flags() const noexcept { return flags_; }
     unsigned worker() const noexcept { return worker_; }
-    // Back-pressure: bytes waiting in the send queue above the node's send_queue_limit.
+    // Back-pressure (send_queue_limit). A fragmented message counts with at most a quarter of
+    // the limit: the rest of it holds back only its own sender (as the BEAM, whose sender of a
+    // big message enqueues it fragment by fragment, suspended while the queue is busy), so that
+    // one 64 MiB message does not stop every small sender until most of it has gone out.
     bool over_limit() const noexcept {
         std::size_t limit = send_queue_limit_;
         return limit != 0 && queued_bytes_.load(std::memory_order_relaxed) > limit;
     }
-    // Sends {'$nodus_drained', ref} to waiter once the queue is at half the limit or the
-    // connection closes; false when it is not over the limit now.
+    // Whether the sender of this signal should wait: the queue is over the limit, or the sender
+    // has a big message queued and the whole queue is over it.
+    bool sender_should_wait(const term& sender);
+    // Sends {'$nodus_drained', ref} to waiter once the queue is at half the limit (all of it,
+    // for a waiter with a big message queued) or the connection closes; false when there is
+    // nothing to wait for now.
     bool add_drain_waiter(const term& waiter, const term& ref);
     // Records links/monitors that cross this connection, so that its loss can be reported.
     void track(const remote_signal& s, bool outgoing);
@@ -91,6 +98,7 @@ private:
         std::vector<std::uint8_t> batch;
         std::size_t next_packet = 0;
         std::uintptr_t sender = 0;
+        std::size_t uncounted = 0;  // body bytes not in queued_bytes_ (a big message's rest)
         bool is_batch() const noexcept { return msg.packets.empty(); }
     };
     asio::io_context& ctx();
@@ -105,6 +113,9 @@ private:
     void read_more();
     void process_input();
     bool handle_packet(byte_span payload, byte_storage* owner);
+    bool after_feed(result<std::optional<dist::dist_message>, dist::packet_error> r);
+    void read_direct();
+    void reuse_empty_input();
     void dispatch(dist::control_message&& m);
     void schedule_flush();
     void flush();
@@ -140,6 +151,11 @@ private:
     // Input buffer: shared storage so that decoded binaries can point into it.
     byte_storage* in_ = nullptr;
     std::size_t in_start_ = 0, in_end_ = 0;
+    // A big continuation fragment whose body is read straight into the reassembly buffer
+    // (packet_reader::place_continuation): where it goes and how much of it has arrived.
+    bool direct_active_ = false;
+    std::span<std::uint8_t> direct_;
+    std::size_t direct_filled_ = 0;
 
     // Output: messages in order; a fragmented message from one sender keeps that sender's later
     // messages behind it, while other senders' messages pass between its fragments. Messages in
@@ -160,9 +176,15 @@ private:
     // Back-pressure: body bytes of queued packets not yet handed to a write (changed under
     // out_mutex_, read without it), and who waits for them to drain.
     std::atomic<std::size_t> queued_bytes_{0};
+    std::atomic<std::size_t> uncounted_bytes_{0};  // the rest of big messages (see over_limit)
     std::size_t send_queue_limit_ = 0;
-    std::vector<std::pair<term, term>> drain_waiters_;
-    void wake_drain_waiters(std::vector<std::pair<term, term>>& waiters);
+    struct drain_waiter {
+        term pid, ref;
+        bool whole_queue;  // waits for all of the queue (it has a big message in it)
+    };
+    std::vector<drain_waiter> drain_waiters_;
+    void wake_drain_waiters(std::vector<drain_waiter>& waiters);
+    void collect_drained_locked(std::vector<drain_waiter>& wake);
 
     // Ticks.
     std::atomic<bool> wrote_{false};

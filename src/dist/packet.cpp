@@ -203,6 +203,7 @@ void packet_reader::drop_sequences() noexcept {
 }
 
 void packet_reader::reset() noexcept {
+    placing_ = {};
     drop_sequences();
     cache_.fill(0);
     failed_ = false;
@@ -218,9 +219,55 @@ result<std::optional<dist_message>, packet_error> packet_reader::feed(byte_span 
         return fail(packet_errc::failed,
                     "the packet reader failed on an earlier packet; the connection must be closed");
     }
+    if (placing_.active) {
+        failed_ = true;
+        return fail(packet_errc::failed, "a packet was fed while a fragment was being placed");
+    }
     auto r = feed_packet(packet, owner);
     if (!r) failed_ = true;
     return r;
+}
+
+result<std::optional<std::span<std::uint8_t>>, packet_error> packet_reader::place_continuation(
+    byte_span head, std::size_t packet_len) {
+    using placed = std::optional<std::span<std::uint8_t>>;
+    if (failed_ || placing_.active || !header_mode_ || !fragments_) return placed();
+    if (head.size() < continuation_head_size || packet_len < continuation_head_size) return placed();
+    if (head[0] != etf::version_magic || head[1] != dist_frag_cont) return placed();
+    byte_reader r(head.subspan(2));
+    std::uint64_t seq_id = 0, frag_id = 0;
+    r.u64(seq_id);
+    r.u64(frag_id);
+    auto it = sequences_.find(seq_id);
+    if (it == sequences_.end() || frag_id != it->second->next_fragment) return placed();
+    std::size_t n = packet_len - continuation_head_size;
+    packet_error err;
+    std::uint8_t* at = reserve(*it->second, n, err);
+    if (!at) {
+        failed_ = true;
+        return unexpected(std::move(err));
+    }
+    placing_ = {true, seq_id, frag_id, n};
+    return placed(std::span<std::uint8_t>(at, n));
+}
+
+result<std::optional<dist_message>, packet_error> packet_reader::finish_placed() {
+    if (!placing_.active) {
+        failed_ = true;
+        return fail(packet_errc::failed, "no fragment was being placed");
+    }
+    placed_fragment done = placing_;
+    placing_ = {};
+    auto it = sequences_.find(done.seq_id);
+    sequence& seq = *it->second;
+    seq.buffer->size += done.bytes;
+    seq.next_fragment = done.frag_id - 1;
+    if (done.frag_id > 1) return std::optional<dist_message>();
+    sequence_ptr complete_seq = std::move(it->second);
+    sequences_.erase(it);
+    auto m = complete(std::move(complete_seq));
+    if (!m) failed_ = true;
+    return m;
 }
 
 result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byte_span packet,
@@ -436,14 +483,24 @@ result<std::optional<dist_message>, packet_error> packet_reader::continuation(by
 }
 
 bool packet_reader::append(sequence& seq, byte_span bytes, packet_error& err) {
+    std::uint8_t* at = reserve(seq, bytes.size(), err);
+    if (!at) return false;
+    if (!bytes.empty()) std::memcpy(at, bytes.data(), bytes.size());
+    seq.buffer->size += bytes.size();
+    return true;
+}
+
+// Room for n more bytes at the end of the sequence's buffer (grown within the limits); where
+// they go, or nullptr with err set.
+std::uint8_t* packet_reader::reserve(sequence& seq, std::size_t n, packet_error& err) {
     growing_storage& buf = *seq.buffer;
-    std::size_t needed = buf.size + bytes.size();
+    std::size_t needed = buf.size + n;
     if (needed > limits_.max_message_size) {
         err = packet_error{
             packet_errc::too_large,
             fmt::format("sequence {:#x}: message of at least {} bytes exceeds the limit of {} bytes", seq.id,
                         needed, limits_.max_message_size)};
-        return false;
+        return nullptr;
     }
     if (needed > buf.capacity) {
         std::size_t available = limits_.max_buffered_bytes - (buffered_ - buf.capacity);
@@ -452,7 +509,7 @@ bool packet_reader::append(sequence& seq, byte_span bytes, packet_error& err) {
                 packet_errc::buffer_full,
                 fmt::format("sequence {:#x}: buffered fragments would exceed the limit of {} bytes", seq.id,
                             limits_.max_buffered_bytes)};
-            return false;
+            return nullptr;
         }
         std::size_t doubled =
             buf.capacity > limits_.max_message_size / 2 ? limits_.max_message_size : buf.capacity * 2;
@@ -460,9 +517,7 @@ bool packet_reader::append(sequence& seq, byte_span bytes, packet_error& err) {
         buffered_ = buffered_ - buf.capacity + new_capacity;
         buf.grow(new_capacity);
     }
-    if (!bytes.empty()) std::memcpy(buf.mutable_data() + buf.size, bytes.data(), bytes.size());
-    buf.size = needed;
-    return true;
+    return buf.mutable_data() + buf.size;
 }
 
 result<std::optional<dist_message>, packet_error> packet_reader::complete(sequence_ptr seq) {

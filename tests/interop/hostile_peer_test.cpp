@@ -271,6 +271,56 @@ TEST_F(hostile_peer, a_peer_that_stops_reading_holds_back_senders_that_wait) {
     EXPECT_EQ(sent->load(), 64);
 }
 
+// A big message holds back its own sender, not everyone: while a 16 MiB message waits for a
+// peer that reads nothing (limit 4 MiB), another process's small sends still go through without
+// waiting, until small messages themselves fill the queue past the limit.
+TEST_F(hostile_peer, a_big_message_holds_back_its_sender_and_not_small_senders) {
+    atom evil;
+    socket_fd s = attacker(evil, true);  // FRAGMENTS: the big message goes in fragments
+    term target = term(pid::make(evil, 5, 0, 7));
+    auto big_done = std::make_shared<std::atomic<bool>>(false);
+    node_->rt().spawn([target, big_done]() -> task<> {
+        term big = binary(std::string(std::size_t{16} << 20, 'b'));
+        co_await send(target, big);
+        *big_done = true;
+    });
+    std::this_thread::sleep_for(500ms);
+    EXPECT_FALSE(big_done->load()) << "the big message's sender was not held";
+    // A small sender: 1,000 sends of 1 KiB (1 MiB: with the big message's counted quarter, still
+    // under the limit) do not wait.
+    auto small_sent = std::make_shared<std::atomic<int>>(0);
+    node_->rt().spawn([target, small_sent]() -> task<> {
+        term small = binary(std::string(1024, 's'));
+        for (int i = 0; i < 1000; ++i) {
+            co_await send(target, small);
+            ++*small_sent;
+        }
+    });
+    EXPECT_TRUE(eventually([&] { return small_sent->load() == 1000; }, 5s))
+        << "small sends waited behind the big message: " << small_sent->load();
+    EXPECT_FALSE(big_done->load());
+    // Small messages past the limit hold their sender too.
+    auto flood_sent = std::make_shared<std::atomic<int>>(0);
+    node_->rt().spawn([target, flood_sent]() -> task<> {
+        term small = binary(std::string(1024, 'f'));
+        for (int i = 0; i < 8192; ++i) {
+            co_await send(target, small);
+            ++*flood_sent;
+        }
+    });
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_LT(flood_sent->load(), 8192) << "8 MiB of small messages went into a 4 MiB queue";
+    expect_erl_connection_unharmed();
+    // The peer reads again: everyone finishes.
+    auto end = std::chrono::steady_clock::now() + 30s;
+    while ((!big_done->load() || flood_sent->load() < 8192) && std::chrono::steady_clock::now() < end) {
+        auto got = read_some(s, 100ms);
+        if (got && got->empty()) break;
+    }
+    EXPECT_TRUE(big_done->load());
+    EXPECT_EQ(flood_sent->load(), 8192);
+}
+
 TEST_F(hostile_peer, a_packet_above_the_size_limit_is_refused_before_it_is_read) {
     atom evil;
     socket_fd s = attacker(evil);

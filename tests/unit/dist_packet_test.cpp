@@ -984,3 +984,82 @@ TEST(dist_packet, prepare_without_cached_atoms_is_sealed_at_once) {
     ASSERT_TRUE(later.has_value());
     EXPECT_EQ(occurrences(later->to_bytes(), "uncached_sink"), 1u);
 }
+
+// ---- continuation fragments placed straight into the reassembly buffer ----
+
+TEST(dist_packet, placed_continuations_reassemble_the_message) {
+    packet_writer w(otp25_default, 1000);
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("placed_sink"));
+    std::string text(10000, '\0');
+    for (std::size_t i = 0; i < text.size(); ++i)
+        text[i] = static_cast<char>(i * 31 + 7);
+    const term payload = tuple(atom("big"), binary(text));
+    auto m = w.encode(control, &payload, 9);
+    ASSERT_TRUE(m.has_value());
+    std::vector<bytes> ps = payloads(*m);
+    ASSERT_GT(ps.size(), 3u);
+    packet_reader r(otp25_default);
+    // The first fragment is no continuation: fed as usual.
+    auto none = r.place_continuation(ps[0], ps[0].size());
+    ASSERT_TRUE(none.has_value());
+    EXPECT_FALSE(none->has_value());
+    ASSERT_TRUE(r.feed(ps[0]).has_value());
+    std::optional<dist_message> got;
+    for (std::size_t i = 1; i < ps.size(); ++i) {
+        const bytes& p = ps[i];
+        // Only the header and a few body bytes are at hand, as after a short read.
+        std::size_t at_hand = std::min(p.size(), packet_reader::continuation_head_size + i);
+        auto placed = r.place_continuation(byte_span(p.data(), at_hand), p.size());
+        ASSERT_TRUE(placed.has_value()) << placed.error().message;
+        ASSERT_TRUE(placed->has_value()) << "fragment " << i;
+        std::span<std::uint8_t> dst = **placed;
+        ASSERT_EQ(dst.size(), p.size() - packet_reader::continuation_head_size);
+        std::memcpy(dst.data(), p.data() + packet_reader::continuation_head_size, dst.size());
+        auto done = r.finish_placed();
+        ASSERT_TRUE(done.has_value()) << done.error().message;
+        if (*done) got = std::move(**done);
+        EXPECT_EQ(got.has_value(), i + 1 == ps.size());
+    }
+    ASSERT_TRUE(got.has_value());
+    EXPECT_TRUE(got->control == control);
+    EXPECT_TRUE(got->payload == std::optional<term>(payload));
+    EXPECT_EQ(r.sequences_in_flight(), 0u);
+}
+
+TEST(dist_packet, placing_leaves_bad_fragments_to_feed_and_keeps_the_limits) {
+    packet_writer w(otp25_default, 1000);
+    const term control = tuple(term(6), pid::make(a_vm, 1, 0, 1), atom(), atom("sink"));
+    const term payload = binary(std::string(5000, 'p'));
+    auto m = w.encode(control, &payload, 3);
+    ASSERT_TRUE(m.has_value());
+    std::vector<bytes> ps = payloads(*m);
+    {
+        // Out of order: not placed; feed() reports it.
+        packet_reader r(otp25_default);
+        ASSERT_TRUE(r.feed(ps[0]).has_value());
+        auto placed = r.place_continuation(ps[2], ps[2].size());
+        ASSERT_TRUE(placed.has_value());
+        EXPECT_FALSE(placed->has_value());
+        EXPECT_EQ(feed_error(r, ps[2]).code, packet_errc::fragment_order);
+    }
+    {
+        // Feeding while a fragment is being placed is a caller's bug: the reader fails.
+        packet_reader r(otp25_default);
+        ASSERT_TRUE(r.feed(ps[0]).has_value());
+        auto placed = r.place_continuation(ps[1], ps[1].size());
+        ASSERT_TRUE(placed.has_value() && placed->has_value());
+        EXPECT_EQ(feed_error(r, ps[2]).code, packet_errc::failed);
+    }
+    {
+        // The message size limit holds for placed bodies too.
+        packet_limits small;
+        small.max_message_size = 2500;
+        packet_reader r(otp25_default, small);
+        ASSERT_TRUE(r.feed(ps[0]).has_value());
+        ASSERT_TRUE(r.feed(ps[1]).has_value());
+        auto placed = r.place_continuation(ps[2], ps[2].size());
+        ASSERT_FALSE(placed.has_value());
+        EXPECT_EQ(placed.error().code, packet_errc::too_large);
+        EXPECT_TRUE(r.failed());
+    }
+}

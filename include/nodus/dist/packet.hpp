@@ -85,6 +85,8 @@ struct packet_limits {
 // States:
 //   ready   accepts packets; holds the receive atom cache (8 x 256 slots, filled by headers)
 //           and the fragmented sequences in flight (each a growing buffer and its header atoms)
+//   placing a continuation fragment's body is being filled in place (place_continuation ..
+//           finish_placed); nothing is fed meanwhile
 //   failed  after any error: every feed returns packet_errc::failed until reset()
 // reset() returns to ready with an empty cache and no sequences (connection loss).
 class packet_reader {
@@ -104,6 +106,19 @@ public:
     // packet, so that large binaries of a non-fragmented message share it instead of copying.
     // Binaries of a fragmented message share the reader's reassembly buffer.
     result<std::optional<dist_message>, packet_error> feed(byte_span packet, byte_storage* owner = nullptr);
+
+    // Direct placement of a big message's continuation fragments (a copy less per fragment).
+    // head: the first bytes of a packet payload (at least continuation_head_size of them);
+    // packet_len: the payload's whole length. For a continuation fragment of a sequence in
+    // flight, in order: where the fragment's body (what follows its 18-byte header) belongs in
+    // the reassembly buffer, checked against the limits as feed() checks it. The caller fills all
+    // of it, then calls finish_placed(); nothing may be fed meanwhile. nullopt: not such a
+    // packet (feed it whole; feed() reports what is wrong with it).
+    static constexpr std::size_t continuation_head_size = 18;
+    result<std::optional<std::span<std::uint8_t>>, packet_error> place_continuation(byte_span head,
+                                                                                   std::size_t packet_len);
+    // The placed body is filled: the message when that was its last fragment.
+    result<std::optional<dist_message>, packet_error> finish_placed();
 
     // Drops the atom cache and partial sequences; back to ready.
     void reset() noexcept;
@@ -128,6 +143,7 @@ private:
     result<std::optional<dist_message>, packet_error> complete(sequence_ptr seq);
     bool read_atom_header(byte_reader& r, std::vector<atom>& refs, packet_error& err);
     bool append(sequence& seq, byte_span bytes, packet_error& err);
+    std::uint8_t* reserve(sequence& seq, std::size_t n, packet_error& err);
     result<dist_message, packet_error> decode_terms(byte_span body, std::span<const atom> refs,
                                                     byte_storage* owner, bool with_magic);
     void drop_sequences() noexcept;
@@ -142,6 +158,11 @@ private:
     std::unordered_map<std::uint64_t, sequence_ptr> sequences_;
     std::size_t buffered_ = 0;
     std::vector<atom> refs_;  // scratch: the atoms of the current header
+    struct placed_fragment {
+        bool active = false;
+        std::uint64_t seq_id = 0, frag_id = 0;
+        std::size_t bytes = 0;
+    } placing_;
 };
 
 // ---- send side ----
