@@ -1,11 +1,14 @@
 // Fuzzes the packet reader of a distribution connection. Input: one mode byte (bit 0:
-// DIST_HDR_ATOM_CACHE, bit 1: FRAGMENTS; both off is pass-through), then packets, each a 2-byte
-// big-endian length and that many bytes. Every packet must be accepted or refused with an error
-// (then the reader is reset, as after a reconnect, and the rest is fed). Every complete message
-// goes through decode_control, and through the packet writer into a second reader, which must
-// give the same terms back.
+// DIST_HDR_ATOM_CACHE, bit 1: FRAGMENTS; both off is pass-through; bit 2: offer every packet to
+// place_continuation first, with only its first bytes at hand, as a connection does with a big
+// fragment), then packets, each a 2-byte big-endian length and that many bytes. Every packet
+// must be accepted or refused with an error (then the reader is reset, as after a reconnect, and
+// the rest is fed). Every complete message goes through decode_control, and through the packet
+// writer into a second reader, which must give the same terms back; the writer's small-message
+// path must write the same bytes as its general one.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "nodus/dist/control.hpp"
 #include "nodus/dist/flags.hpp"
@@ -31,6 +34,27 @@ void round_trip(std::uint64_t flags, const dist_message& m) {
         if (*r) back = std::move(**r);
     }
     if (!back || !(*back == m)) __builtin_trap();
+    // The batch path: the same bytes, when it takes the message.
+    packet_writer fresh(flags, 100), small_writer(flags, 100);
+    small_encoding e;
+    if (small_writer.encode_small(m.control, m.payload ? &*m.payload : nullptr, e)) {
+        std::vector<std::uint8_t> batch;
+        small_writer.append_sealed(e, batch);
+        auto general = fresh.encode(m, 7);
+        if (!general || general->packets.size() != 1 || general->to_bytes() != batch) __builtin_trap();
+    }
+}
+
+// What feed() would give, through place_continuation when it takes the packet.
+result<std::optional<dist_message>, packet_error> placed_or_fed(packet_reader& reader, byte_span packet) {
+    std::size_t at_hand = std::min(packet.size(), packet_reader::continuation_head_size + packet.size() % 7);
+    auto placed = reader.place_continuation(packet.first(at_hand), packet.size());
+    if (!placed) return unexpected(std::move(placed).error());
+    if (!*placed) return reader.feed(packet);
+    std::span<std::uint8_t> dst = **placed;
+    if (dst.size() != packet.size() - packet_reader::continuation_head_size) __builtin_trap();
+    if (!dst.empty()) std::memcpy(dst.data(), packet.data() + packet_reader::continuation_head_size, dst.size());
+    return reader.finish_placed();
 }
 
 }  // namespace
@@ -56,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint16_t len;
     byte_span packet;
     while (in.u16(len) && in.bytes(len, packet)) {
-        auto r = reader.feed(packet);
+        auto r = (data[0] & 4) ? placed_or_fed(reader, packet) : reader.feed(packet);
         if (!r) {
             if (r.error().message.empty()) __builtin_trap();
             reader.reset();
