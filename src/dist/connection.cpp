@@ -151,6 +151,8 @@ void connection::on_connected(asio::ip::tcp::socket sock) {
     if (current() == state::closed) return;
     asio::error_code ec;
     sock.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (std::size_t b = node_.cfg.send_buffer_bytes; b != 0)
+        sock.set_option(asio::socket_base::send_buffer_size(static_cast<int>(std::min<std::size_t>(b, 1 << 30))), ec);
     auto& tls_ctx = initiator_ ? node_.tls_client : node_.tls_server;
     if (!tls_ctx) {
         sock_.emplace(std::move(sock));

@@ -69,6 +69,12 @@ struct node_config {
     // send queue, a process that co_awaits its send to that node waits until half of it has gone
     // out (the BEAM's busy distribution port; its default limit is 1 MiB). 0: no limit.
     std::size_t send_queue_limit = std::size_t{8} << 20;
+    // SO_SNDBUF of distribution sockets (what OTP's inet_dist_*_options {sndbuf, N} set). A
+    // small message written behind a big one waits for what the kernel holds ahead of it: with
+    // autotuning that grows to 4 MiB here, and an erl receiver reading at ~1 GB/s, that is
+    // milliseconds; 1 MiB keeps bulk throughput (hol_latency, large_msg in bench/). 0: the
+    // kernel's autotuning.
+    std::size_t send_buffer_bytes = std::size_t{1} << 20;
     runtime_options runtime{};  // threads etc. (node name/creation are set by the node)
     // Log sink for connection events and refusals (default: stderr).
     std::function<void(std::string_view)> log{};
