@@ -519,6 +519,7 @@ void connection::dispatch(dist::control_message&& m) {
 bool connection::send(const remote_signal& s) {
     if (current() != state::up) return false;
     // Messages, the common case: the control tuple's elements straight to the encoder.
+    bool try_small = true;
     if ((s.kind == signal_kind::message && s.to.is_pid()) || (s.kind == signal_kind::reg_send && s.to.is_atom())) {
         static const term no_name{atom()};
         std::array<term, 4> control;
@@ -535,32 +536,33 @@ bool connection::send(const remote_signal& s) {
             n = 3;
         }
         thread_local dist::small_encoding small;
-        if (writer_->encode_small(std::span<const term>(control.data(), n), &s.payload, small)) {
-            enqueue_small(small, nullptr, &s, s.from);
+        if (writer_->encode_small(std::span<const term>(control.data(), n), &s.payload, small) &&
+            enqueue_small(small, s.from))
             return true;
-        }
+        try_small = false;  // too big for a batch, or behind its sender's big message
     }
     auto m = to_control(s, node_.anonymous_sender());
     if (!m) return true;  // nothing to send (not addressable)
     track(s, true);
-    return send_control(*m, s.from);
+    return send_control(*m, s.from, try_small);
 }
 
-bool connection::send_control(const dist::control_message& m, const term& sender) {
+bool connection::send_control(const dist::control_message& m, const term& sender, bool try_small) {
     if (current() != state::up) return false;
     dist::dist_message dm = dist::encode_control(m, flags_);
     const term* payload = dm.payload ? &*dm.payload : nullptr;
     // Small messages are encoded here, on the sender's thread, and copied into a batch under
     // the lock: no allocation per message, and one write for many.
-    thread_local dist::small_encoding small;
-    if (writer_->encode_small(dm.control, payload, small)) {
-        enqueue_small(small, &dm, nullptr, sender);
-        return true;
+    bool cache_atoms = true;
+    if (try_small) {
+        thread_local dist::small_encoding small;
+        if (writer_->encode_small(dm.control, payload, small)) {
+            if (enqueue_small(small, sender)) return true;
+            cache_atoms = false;  // behind its sender's big message, see queue()
+        }
     }
     std::uint64_t seq = next_sequence_.fetch_add(1, std::memory_order_relaxed);
-    auto om = writer_->prepare(dm.control, payload, seq);
-    // A fragmented message goes in bulk_, where small ones overtake it: no cached atoms.
-    if (om && om->packets.size() > 1 && !om->sealed()) om = writer_->prepare(dm.control, payload, seq, false);
+    auto om = writer_->prepare(dm.control, payload, seq, cache_atoms);
     if (!om) {
         node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
         return true;
@@ -604,46 +606,27 @@ std::vector<std::uint8_t> connection::spare_batch_locked() {
     return b;
 }
 
-// source or signal: the message's terms, for the rare case it must be encoded again.
-void connection::enqueue_small(const dist::small_encoding& e, const dist::dist_message* source,
-                               const remote_signal* signal, const term& sender) {
+// Appends a small message to the current batch; false (and nothing done) when its sender has
+// a big message queued, which it must follow (queue() sees to that).
+bool connection::enqueue_small(const dist::small_encoding& e, const term& sender) {
     bool now = false;
     {
         std::lock_guard l(out_mutex_);
-        if (current() == state::closed) return;
-        auto it = bulk_senders_.find(sender.raw());
-        if (it != bulk_senders_.end() && it->second > 0) {
-            // Behind this sender's big message, in bulk_: as a message of its own, without
-            // cached atoms.
-            std::optional<dist::dist_message> from_signal;
-            if (!source) {
-                auto m = to_control(*signal, node_.anonymous_sender());
-                if (!m) return;
-                from_signal = dist::encode_control(*m, flags_);
-                source = &*from_signal;
-            }
-            const term* payload = source->payload ? &*source->payload : nullptr;
-            auto om = writer_->prepare(source->control, payload, next_sequence_.fetch_add(1), false);
-            if (!om) {
-                node_.log("cannot send to " + std::string(peer_.name()) + ": " + om.error().message);
-                return;
-            }
-            queue(std::move(*om), sender, false, nullptr);
-        } else {
-            if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
-                queued q;
-                q.batch = spare_batch_locked();
-                q.sender = sender.raw();
-                normal_.push_back(std::move(q));
-            }
-            std::vector<std::uint8_t>& b = normal_.back().batch;
-            std::size_t before = b.size();
-            writer_->append_sealed(e, b);
-            queued_bytes_.fetch_add(b.size() - before, std::memory_order_relaxed);
+        if (current() == state::closed) return true;  // dropped, as any send on a closed connection
+        if (bulk_senders_.count(sender.raw()) != 0) return false;
+        if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
+            queued q;
+            q.batch = spare_batch_locked();
+            normal_.push_back(std::move(q));
         }
+        std::vector<std::uint8_t>& b = normal_.back().batch;
+        std::size_t before = b.size();
+        writer_->append_sealed(e, b);
+        queued_bytes_.fetch_add(b.size() - before, std::memory_order_relaxed);
         now = flush_now_locked();
     }
     if (now) flush();
+    return true;
 }
 
 bool connection::sender_should_wait(const term& sender) {
@@ -688,40 +671,61 @@ void connection::wake_drain_waiters(std::vector<drain_waiter>& waiters) {
     waiters.clear();
 }
 
-// Under out_mutex_: false when the connection is closed. source: the terms of m, for sealed
-// messages not needed.
+// Under out_mutex_: false when the connection is closed. source: the terms of m (needed only
+// for an unsealed message queued behind its sender's big message).
+//
+// Every message is sealed here, in the order it takes on the wire: a message in normal_ whole,
+// a fragmented one as its first fragment in normal_ (the atom cache header is in it) and its
+// continuations in bulk_, where other senders' small messages pass between them (flush writes
+// normal_ first, so no continuation goes before its first fragment). A sender's later messages
+// follow all of its big message, in bulk_: they go out after messages queued after them, so
+// they must not use the atom cache.
 bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urgent,
                        const dist::dist_message* source) {
     if (current() == state::closed) return false;
     std::uintptr_t key = sender.raw();
-    auto it = bulk_senders_.find(key);
-    bool bulk = !urgent && (m.packets.size() > 1 || (it != bulk_senders_.end() && it->second > 0));
-    if (bulk && !m.sealed()) {
-        // In bulk_ it may go out after messages queued later: it must not use the atom cache.
-        // (Only send_control queues unsealed messages, and it passes their terms.)
-        if (!source) return true;
-        const term* payload = source->payload ? &*source->payload : nullptr;
-        auto again = writer_->prepare(source->control, payload, next_sequence_.fetch_add(1), false);
-        if (!again) {
-            node_.log("cannot send to " + std::string(peer_.name()) + ": " + again.error().message);
-            return true;
-        }
-        m = std::move(*again);
-    }
-    if (!bulk) writer_->seal(m);  // in wire order
-    std::size_t body = 0;
-    for (const auto& p : m.packets)
-        body += p.body_size;
-    std::size_t counted = body;
-    if (m.packets.size() > 1 && send_queue_limit_ != 0) counted = std::min(body, send_queue_limit_ / 4);
-    queued_bytes_.fetch_add(counted, std::memory_order_relaxed);
-    uncounted_bytes_.fetch_add(body - counted, std::memory_order_relaxed);
-    if (bulk) {
-        bulk_.push_back({std::move(m), {}, 0, key, body - counted});
+    auto body_of = [](const dist::outgoing_message& om, std::size_t from) {
+        std::size_t n = 0;
+        for (std::size_t i = from; i < om.packets.size(); ++i)
+            n += om.packets[i].body_size;
+        return n;
+    };
+    // A big message's continuations count with at most a quarter of the limit (over_limit).
+    auto to_bulk = [&](dist::outgoing_message&& om) {
+        std::size_t body = body_of(om, 0);
+        std::size_t counted = send_queue_limit_ != 0 ? std::min(body, send_queue_limit_ / 4) : body;
+        queued_bytes_.fetch_add(counted, std::memory_order_relaxed);
+        uncounted_bytes_.fetch_add(body - counted, std::memory_order_relaxed);
+        bulk_.push_back({std::move(om), {}, 0, key, body - counted});
         ++bulk_senders_[key];
-    } else {
-        normal_.push_back({std::move(m), {}, 0, key});
+    };
+    if (!urgent && bulk_senders_.count(key) != 0) {
+        if (!m.sealed()) {
+            if (!source) return true;  // (only send_control queues unsealed messages, with their terms)
+            const term* payload = source->payload ? &*source->payload : nullptr;
+            auto again = writer_->prepare(source->control, payload, next_sequence_.fetch_add(1), false);
+            if (!again) {
+                node_.log("cannot send to " + std::string(peer_.name()) + ": " + again.error().message);
+                return true;
+            }
+            m = std::move(*again);
+        }
+        to_bulk(std::move(m));
+        return true;
     }
+    writer_->seal(m);
+    if (m.packets.size() == 1) {
+        queued_bytes_.fetch_add(m.packets[0].body_size, std::memory_order_relaxed);
+        normal_.push_back({std::move(m), {}, 0, key});
+        return true;
+    }
+    dist::outgoing_message first;
+    first.packets.push_back(m.packets[0]);
+    first.storage = m.storage;
+    m.packets.erase(m.packets.begin());
+    queued_bytes_.fetch_add(first.packets[0].body_size, std::memory_order_relaxed);
+    normal_.push_back({std::move(first), {}, 0, key});
+    to_bulk(std::move(m));
     return true;
 }
 
@@ -732,12 +736,10 @@ void connection::flush() {
     iov_.clear();
     in_flight_.clear();
     std::size_t bytes = 0;
-    // Sealing here, as packets join the write, keeps atom cache headers in wire order.
     auto fits = [&](const queued& q) {
         return iov_.empty() || iov_.size() + 1 + q.msg.packets[q.next_packet].body.size() <= max_iov;
     };
     auto add = [&](queued& q) {
-        if (q.next_packet == 0) writer_->seal(q.msg);
         const dist::outgoing_packet& p = q.msg.packets[q.next_packet++];
         // A head written in front of its body makes one buffer with it.
         auto push = [&](byte_span b) {

@@ -59,7 +59,8 @@ public:
 
     // Any thread. Queues an encoded message; returns false once the connection is closed.
     bool send(const remote_signal& s);
-    bool send_control(const dist::control_message& m, const term& sender);
+    // try_small false: the caller knows the message takes no batch (connection::send tried).
+    bool send_control(const dist::control_message& m, const term& sender, bool try_small = true);
     // Any thread: close with a reason (logged); runs the down actions once.
     void close(std::string reason, atom nodedown_reason);
 
@@ -117,14 +118,12 @@ private:
     void read_direct();
     void reuse_empty_input();
     void dispatch(dist::control_message&& m);
-    void schedule_flush();
     void flush();
     void arm_tick();
     void on_tick();
     void enqueue(dist::outgoing_message&& m, const term& sender, bool urgent = false,
                  const dist::dist_message* source = nullptr);
-    void enqueue_small(const dist::small_encoding& e, const dist::dist_message* source, const remote_signal* signal,
-                       const term& sender);
+    bool enqueue_small(const dist::small_encoding& e, const term& sender);
     bool queue(dist::outgoing_message&& m, const term& sender, bool urgent, const dist::dist_message* source);
     bool flush_now_locked();
     std::vector<std::uint8_t> spare_batch_locked();
@@ -158,10 +157,8 @@ private:
     std::size_t direct_filled_ = 0;
 
     // Output: messages in order; a fragmented message from one sender keeps that sender's later
-    // messages behind it, while other senders' messages pass between its fragments. Messages in
-    // normal_ are sealed as they are queued (their order there is their order on the wire);
-    // those in bulk_ carry no cached atoms, so their place on the wire does not matter to the
-    // atom cache.
+    // messages behind it, while other senders' messages pass between its fragments. Everything
+    // is sealed as it is queued (see queue()).
     std::mutex out_mutex_;
     std::deque<queued> normal_;
     std::deque<queued> bulk_;

@@ -992,8 +992,10 @@ bool encode_small_with(const packet_writer& w, std::size_t zero_copy_min, WriteC
     eo.minor_version = 2;
     eo.external_binaries = &big;
     if (w.atom_cache()) eo.atom_refs = &atoms;
+    // A term that needs fragments is not encoded in full here: prepare() encodes it.
+    if (w.fragments()) eo.stop_above = w.fragment_size();
     write_control(out.body, eo);
-    if (big.found) return false;
+    if (big.found || (w.fragments() && out.body.size() > w.fragment_size())) return false;
     if (payload) {
         if (w.header_mode()) etf::encode_body(*payload, out.body, eo);
         else etf::encode(*payload, out.body, eo);

@@ -80,6 +80,7 @@ public:
     void run(const term& root) {
         emit(root);
         while (!stack_.empty()) {
+            if (o_.stop_above != 0 && out_.pos() > o_.stop_above) return;  // unfinished on purpose
             frame& f = stack_.back();
             switch (f.kind) {
                 case frame_kind::array:

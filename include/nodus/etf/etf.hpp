@@ -141,6 +141,10 @@ struct encode_options {
     int compression = -1;
     atom_ref_sink* atom_refs = nullptr;
     binary_ref_sink* external_binaries = nullptr;
+    // Non-zero: the encoder may stop once its output is longer than this (the output is then
+    // unfinished, good only for knowing that the term is bigger). A sender trying a small-message
+    // path sets it so that a big term is not encoded in full for nothing.
+    std::size_t stop_above = 0;
 };
 
 // Appends 131 and the term.
