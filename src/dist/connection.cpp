@@ -284,6 +284,7 @@ void connection::go_up(const dist::handshake_result& r, std::vector<std::uint8_t
     etf::decode_options dec;
     dec.atom_budget = &atom_budget_;
     reader_.emplace(flags_, limits, dec);
+    reader_->set_quick_messages(true);
     writer_.emplace(flags_);
     in_ = new_input(std::max(input_chunk, leftover.size()));
     if (!leftover.empty()) std::memcpy(in_->mutable_data(), leftover.data(), leftover.size());
@@ -449,7 +450,15 @@ bool connection::after_feed(result<std::optional<dist::dist_message>, dist::pack
         return false;
     }
     if (!*r) return true;  // a fragment
-    auto m = dist::decode_control(**r);
+    dist::dist_message& dm = **r;
+    if (dm.quick.what != dist::quick_message::kind::none) {
+        // A message signal read without its control tuple (nothing to track for messages).
+        bool to_pid = dm.quick.what == dist::quick_message::kind::to_pid;
+        node_.rt->deliver({to_pid ? signal_kind::message : signal_kind::reg_send, term(), std::move(dm.quick.to),
+                           node_.name, std::move(*dm.payload), {}, 0});
+        return true;
+    }
+    auto m = dist::decode_control(dm);
     if (!m) {
         close("bad control message from " + std::string(peer_.name()) + ": " + m.error().message, a_protocol_error);
         return false;
@@ -613,7 +622,7 @@ bool connection::enqueue_small(const dist::small_encoding& e, const term& sender
     {
         std::lock_guard l(out_mutex_);
         if (current() == state::closed) return true;  // dropped, as any send on a closed connection
-        if (bulk_senders_.count(sender.raw()) != 0) return false;
+        if (!bulk_senders_.empty() && bulk_senders_.count(sender.raw()) != 0) return false;
         if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
             queued q;
             q.batch = spare_batch_locked();

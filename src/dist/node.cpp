@@ -308,6 +308,7 @@ result<void, node_error> node_impl::start() {
         pollers[i] = p.get();
         return p;
     };
+    route_slots_.assign(threads, route_slot{});
     rt = std::make_unique<runtime>(ro);
     rt->set_context(this);
     rt->set_remote_router(this);
@@ -385,6 +386,7 @@ void node_impl::stop() {
             {
                 std::lock_guard l(table_mutex_);
                 table_.clear();
+                table_generation_.fetch_add(1, std::memory_order_release);
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
@@ -421,11 +423,18 @@ void node_impl::route(remote_signal&& s) {
         return;
     }
     std::shared_ptr<connection> up;
-    {
+    int w = rt->current_worker();
+    route_slot* slot = w >= 0 && static_cast<std::size_t>(w) < route_slots_.size() ? &route_slots_[w] : nullptr;
+    if (slot && slot->node == s.node && slot->generation == table_generation_.load(std::memory_order_acquire)) {
+        up = slot->up.lock();
+        if (up && up->current() != connection::state::up) up.reset();
+    }
+    if (!up) {
         std::lock_guard l(table_mutex_);
         peer_entry& e = table_[s.node];
         if (e.up && e.up->current() == connection::state::up) {
             up = e.up;
+            if (slot) *slot = {s.node, table_generation_.load(std::memory_order_relaxed), up};
         } else {
             e.pending.push_back(std::move(s));
             bool attempting = false;
@@ -519,6 +528,7 @@ void node_impl::connection_up(const std::shared_ptr<connection>& c) {
         peer_entry& e = table_[c->peer()];
         if (e.up && e.up != c) old = e.up;
         e.up = c;
+        table_generation_.fetch_add(1, std::memory_order_release);
         std::erase(e.attempts, c);
         e.lost_race = false;
         // Queued signals go first, in order, before anyone else can use the connection.
@@ -602,6 +612,7 @@ void node_impl::connection_down(const std::shared_ptr<connection>& c, atom reaso
         if (it != table_.end() && it->second.up == c) {
             was_up = true;
             it->second.up.reset();
+            table_generation_.fetch_add(1, std::memory_order_release);
             if (it->second.attempts.empty() && it->second.pending.empty()) table_.erase(it);
         }
     }

@@ -284,6 +284,17 @@ private:
 
     mutable std::mutex table_mutex_;
     std::unordered_map<atom, peer_entry> table_;
+    // Bumped (under table_mutex_) whenever a peer's `up` connection changes.
+    std::atomic<std::uint64_t> table_generation_{1};
+    // The last route of each worker, so that a process sending a stream of messages to one node
+    // takes neither table_mutex_ nor a hash lookup per message. Only its worker touches a slot;
+    // weak, so that it never keeps a connection alive (stop() waits for them all to go).
+    struct route_slot {
+        atom node;
+        std::uint64_t generation = 0;
+        std::weak_ptr<connection> up;
+    };
+    std::vector<route_slot> route_slots_;
 
     std::mutex subs_mutex_;
     struct subscriber {

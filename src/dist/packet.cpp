@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -12,6 +13,7 @@
 #include <new>
 #include <utility>
 
+#include "nodus/dist/control.hpp"
 #include "nodus/dist/flags.hpp"
 
 namespace nodus::dist {
@@ -528,6 +530,73 @@ result<std::optional<dist_message>, packet_error> packet_reader::complete(sequen
     return std::optional<dist_message>(std::move(*m));
 }
 
+namespace {
+
+// The quick reading of message signals (set_quick_messages): only the shapes OTP and nodus
+// write; anything else returns false and is decoded in full.
+
+// An atom as an atom cache reference, or the empty atom ('' of the Unused fields).
+bool quick_atom(byte_reader& r, std::span<const atom> refs, atom& out) {
+    std::uint8_t tag, n;
+    if (!r.u8(tag) || !r.u8(n)) return false;
+    if (tag == etf::atom_cache_ref) {
+        if (n >= refs.size()) return false;
+        out = refs[n];
+        return true;
+    }
+    if ((tag == etf::small_atom_utf8_ext || tag == etf::small_atom_ext) && n == 0) {
+        out = atom();
+        return true;
+    }
+    return false;
+}
+
+// A NEW_PID_EXT whose node is a cache reference; the pid when out is given.
+bool quick_pid(byte_reader& r, std::span<const atom> refs, term* out) {
+    std::uint8_t tag;
+    atom node;
+    std::uint32_t id, serial, creation;
+    if (!r.u8(tag) || tag != etf::new_pid_ext || !quick_atom(r, refs, node) || !r.u32(id) || !r.u32(serial) ||
+        !r.u32(creation))
+        return false;
+    if (out) *out = term(pid::make(node, id, serial, creation));
+    return true;
+}
+
+// {2, Unused, To}, {22, From, To} or {6, From, Unused, ToName}, followed by a payload.
+bool quick_control(byte_reader& r, std::span<const atom> refs, quick_message& out) {
+    byte_reader t = r;
+    std::uint8_t tuple_tag, arity, int_tag, op_code;
+    if (!t.u8(tuple_tag) || tuple_tag != etf::small_tuple_ext || !t.u8(arity) || !t.u8(int_tag) ||
+        int_tag != etf::small_integer_ext || !t.u8(op_code))
+        return false;
+    quick_message q;
+    atom a;
+    switch (static_cast<op>(op_code)) {
+        case op::send:
+            if (arity != 3 || !quick_atom(t, refs, a) || !quick_pid(t, refs, &q.to)) return false;
+            q.what = quick_message::kind::to_pid;
+            break;
+        case op::send_sender:
+            if (arity != 3 || !quick_pid(t, refs, nullptr) || !quick_pid(t, refs, &q.to)) return false;
+            q.what = quick_message::kind::to_pid;
+            break;
+        case op::reg_send:
+            if (arity != 4 || !quick_pid(t, refs, nullptr) || !quick_atom(t, refs, a) || !quick_atom(t, refs, a))
+                return false;
+            q.to = term(a);
+            q.what = quick_message::kind::to_name;
+            break;
+        default: return false;
+    }
+    if (t.at_end()) return false;  // no payload: the full decoding says what is wrong
+    r = t;
+    out = std::move(q);
+    return true;
+}
+
+}  // namespace
+
 result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, std::span<const atom> refs,
                                                                byte_storage* owner, bool with_magic) {
     etf::decode_options opts = base_;
@@ -536,6 +605,7 @@ result<dist_message, packet_error> packet_reader::decode_terms(byte_span body, s
     byte_reader r(body);
     dist_message m;
     for (int part = 0; part < 2; ++part) {
+        if (part == 0 && quick_ && !with_magic && quick_control(r, refs, m.quick)) continue;
         const char* what = part == 0 ? "control" : "payload";
         if (with_magic) {
             std::uint8_t magic;
@@ -933,6 +1003,7 @@ result<outgoing_message, packet_error> packet_writer::prepare(const term& contro
 }
 
 void packet_writer::seal(outgoing_message& m) {
+    ++sent_generation_;
     write_first_head(m, &sent_);
 }
 
@@ -981,11 +1052,45 @@ void packet_writer::write_first_head(outgoing_message& m, std::array<std::uint32
 
 namespace {
 
-// encode_small for a control term written by write_control(body, options).
+// The key of control elements made only of immediates and pids (what message signals hold);
+// false for anything else (a trace token, say), which is then encoded every time.
+bool control_key_of(std::span<const term> elements, bool header_mode, bool atom_cache,
+                    small_encoding::control_key& key) {
+    if (elements.empty() || elements.size() * 3 > key.words.size()) return false;
+    key.elements = elements.size();
+    key.header_mode = header_mode;
+    key.atom_cache = atom_cache;
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        const term& t = elements[i];
+        std::uint64_t* w = &key.words[3 * i];
+        if (!t.is_boxed()) {
+            w[0] = 1;
+            w[1] = t.raw();
+            w[2] = 0;
+        } else if (t.is_pid()) {  // a remote pid: by value (a box's address may be reused)
+            w[0] = 2;
+            w[1] = (std::uint64_t{t.pid_node().index()} << 32) | t.pid_creation();
+            w[2] = (std::uint64_t{t.pid_id()} << 32) | t.pid_serial();
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+// encode_small for a control term written by write_control(body, options). With a key, the
+// control part of the last encoding is kept when the key is the same.
 template <class WriteControl>
 bool encode_small_with(const packet_writer& w, std::size_t zero_copy_min, WriteControl write_control,
-                       const term* payload, small_encoding& out) {
-    out.clear();
+                       const term* payload, small_encoding& out,
+                       const small_encoding::control_key* key = nullptr) {
+    bool reuse = key && out.control.elements != 0 && out.control == *key;
+    if (reuse) {
+        out.body.buffer().resize(out.control_bytes);
+        out.atoms.resize(out.control_atoms);
+    } else {
+        out.clear();
+    }
     atom_collector<vector_atoms> atoms(vector_atoms{out.atoms});
     binary_detector big(zero_copy_min);
     etf::encode_options eo;
@@ -994,8 +1099,15 @@ bool encode_small_with(const packet_writer& w, std::size_t zero_copy_min, WriteC
     if (w.atom_cache()) eo.atom_refs = &atoms;
     // A term that needs fragments is not encoded in full here: prepare() encodes it.
     if (w.fragments()) eo.stop_above = w.fragment_size();
-    write_control(out.body, eo);
-    if (big.found || (w.fragments() && out.body.size() > w.fragment_size())) return false;
+    if (!reuse) {
+        write_control(out.body, eo);
+        if (big.found || (w.fragments() && out.body.size() > w.fragment_size())) return false;
+        if (key) {
+            out.control = *key;
+            out.control_bytes = out.body.size();
+            out.control_atoms = out.atoms.size();
+        }
+    }
     if (payload) {
         if (w.header_mode()) etf::encode_body(*payload, out.body, eo);
         else etf::encode(*payload, out.body, eo);
@@ -1023,35 +1135,61 @@ bool packet_writer::encode_small(std::span<const term> control_elements, const t
     bool hdr = header_mode_;
     auto write_control = [&](byte_writer& body, const etf::encode_options& eo) {
         if (!hdr) body.u8(etf::version_magic);
-        body.u8(104);  // SMALL_TUPLE_EXT
-        body.u8(static_cast<std::uint8_t>(control_elements.size()));
-        for (const term& t : control_elements)
-            etf::encode_body(t, body, eo);
+        etf::encode_tuple_body(control_elements, body, eo);
     };
-    return encode_small_with(*this, zero_copy_min_, write_control, payload, out);
+    small_encoding::control_key key;
+    bool keyed = control_key_of(control_elements, hdr, atom_cache(), key);
+    return encode_small_with(*this, zero_copy_min_, write_control, payload, out, keyed ? &key : nullptr);
 }
 
 void packet_writer::append_sealed(const small_encoding& e, std::vector<std::uint8_t>& out) {
     const std::size_t n = e.atoms.size();
+    std::size_t body = e.body.size();
+    std::size_t kind_len = header_mode_ ? 2 : 1;
+    auto append_body = [&] { out.insert(out.end(), e.body.data(), e.body.data() + body); };
+    if (header_mode_ && n != 0 && last_generation_ == sent_generation_ && n == last_atoms_.size() &&
+        std::equal(e.atoms.begin(), e.atoms.end(), last_atoms_.begin())) {
+        std::array<std::uint8_t, 4> len;
+        byte_writer::put32(len.data(), static_cast<std::uint32_t>(last_head_len_ + body));
+        out.insert(out.end(), len.begin(), len.end());
+        out.insert(out.end(), last_head_.data(), last_head_.data() + last_head_len_);
+        append_body();
+        return;
+    }
     auto atom_at = [&e](std::size_t i) { return e.atoms[i]; };
     head_plan plan = n == 0 ? head_plan{} : plan_head(atom_at, n, &sent_);
-    std::size_t kind_len = header_mode_ ? 2 : 1;
+    if (plan.texts != 0) ++sent_generation_;
     std::size_t cache_len = header_mode_ ? cache_header_len(n, plan) : 0;
     std::size_t head_len = 4 + kind_len + cache_len;
-    std::size_t body = e.body.size();
-    std::size_t at = out.size();
-    out.resize(at + head_len + body);
-    std::uint8_t* p = out.data() + at;
-    byte_writer::put32(p, static_cast<std::uint32_t>(head_len - 4 + body));
-    p += 4;
-    if (!header_mode_) {
-        *p++ = pass_through;
+    auto write_head = [&](std::uint8_t* p) {
+        byte_writer::put32(p, static_cast<std::uint32_t>(head_len - 4 + body));
+        p += 4;
+        if (!header_mode_) {
+            *p++ = pass_through;
+        } else {
+            *p++ = etf::version_magic;
+            *p++ = dist_header;
+            write_cache_header(p, atom_at, n, plan);
+        }
+    };
+    // Appended, not resized and overwritten: resize would zero every byte first (it showed in
+    // profiles of the small-message path). A head with many new atom texts is the rare case.
+    std::array<std::uint8_t, 256> head;
+    if (head_len <= head.size()) {
+        write_head(head.data());
+        out.insert(out.end(), head.data(), head.data() + head_len);
+        if (header_mode_ && n != 0 && plan.texts == 0 && head_len - 4 <= last_head_.size()) {
+            last_atoms_.assign(e.atoms.begin(), e.atoms.end());
+            std::memcpy(last_head_.data(), head.data() + 4, head_len - 4);
+            last_head_len_ = head_len - 4;
+            last_generation_ = sent_generation_;
+        }
     } else {
-        *p++ = etf::version_magic;
-        *p++ = dist_header;
-        p = write_cache_header(p, atom_at, n, plan);
+        std::size_t at = out.size();
+        out.resize(at + head_len);
+        write_head(out.data() + at);
     }
-    if (body != 0) std::memcpy(p, e.body.data(), body);
+    append_body();
 }
 
 result<outgoing_message, packet_error> packet_writer::encode(const term& control, const term* payload,

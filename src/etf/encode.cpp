@@ -79,6 +79,18 @@ public:
 
     void run(const term& root) {
         emit(root);
+        drain();
+    }
+    void run_tuple(std::span<const term> elements) {
+        if (elements.size() <= 255) out_.u8u8(small_tuple_ext, static_cast<std::uint8_t>(elements.size()));
+        else out_.tag_u32(large_tuple_ext, static_cast<std::uint32_t>(elements.size()));
+        if (elements.empty()) return;
+        stack_.push_back({frame_kind::array, elements.data(), 0, elements.size(), 0});
+        drain();
+    }
+
+private:
+    void drain() {
         while (!stack_.empty()) {
             if (o_.stop_above != 0 && out_.pos() > o_.stop_above) return;  // unfinished on purpose
             frame& f = stack_.back();
@@ -119,7 +131,6 @@ public:
         }
     }
 
-private:
     void emit_atom(atom a) {
         if (o_.atom_refs) {
             int r = o_.atom_refs->ref_for(a);
@@ -337,6 +348,12 @@ void encode_body(const term& t, byte_writer& out, const encode_options& opts) {
     out_buffer buf(out.buffer());
     encoder e(buf, opts);
     e.run(t);
+}
+
+void encode_tuple_body(std::span<const term> elements, byte_writer& out, const encode_options& opts) {
+    out_buffer buf(out.buffer());
+    encoder e(buf, opts);
+    e.run_tuple(elements);
 }
 
 void encode(const term& t, byte_writer& out, const encode_options& opts) {

@@ -80,7 +80,7 @@ bool receive_ready(receive_state& st) {
     if (!st.started) {
         st.started = true;
         st.cursor = &p.mb_head;
-        if (st.timeout_ns > 0) st.deadline_ns = rt->now_ns() + st.timeout_ns;
+        st.deadline_ns = 0;  // read the clock only if the first scan finds nothing
     }
     rt->handle_signals(&p);
     if (p.dead) return false;
@@ -102,7 +102,12 @@ bool receive_ready(receive_state& st) {
         link = &n->next;
     }
     st.cursor = link;
-    if (st.timeout_ns == 0 || (st.timeout_ns > 0 && rt->now_ns() >= st.deadline_ns)) {
+    bool expired = st.timeout_ns == 0;
+    if (st.timeout_ns > 0) {
+        if (st.deadline_ns == 0) st.deadline_ns = rt->now_ns() + st.timeout_ns;  // the wait starts now
+        else expired = rt->now_ns() >= st.deadline_ns;
+    }
+    if (expired) {
         st.timed_out = true;
         rt->cancel_receive_timer(&p);
         return true;

@@ -5,10 +5,13 @@
 // must be accepted or refused with an error (then the reader is reset, as after a reconnect, and
 // the rest is fed). Every complete message goes through decode_control, and through the packet
 // writer into a second reader, which must give the same terms back; the writer's small-message
-// path must write the same bytes as its general one.
+// path must write the same bytes as its general one. A third reader, with quick messages on, is
+// fed the same packets: it must agree with the first, and its quick readings must name the
+// destination and payload that decode_control finds in the full decoding.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <variant>
 
 #include "nodus/dist/control.hpp"
 #include "nodus/dist/flags.hpp"
@@ -57,6 +60,23 @@ result<std::optional<dist_message>, packet_error> placed_or_fed(packet_reader& r
     return reader.finish_placed();
 }
 
+ // The quick reading q of a packet against the full reading m of the same packet.
+void check_quick(const dist_message& q, const dist_message& m) {
+    if (q.quick.what == quick_message::kind::none) {
+        if (!(q == m)) __builtin_trap();
+        return;
+    }
+    auto c = decode_control(m);
+    if (!c || !q.payload || !(q.payload == m.payload)) __builtin_trap();
+    term dest;
+    if (auto* s = std::get_if<dist::send>(&*c)) dest = s->to;
+    else if (auto* ss = std::get_if<dist::send_sender>(&*c)) dest = ss->to;
+    else if (auto* rs = std::get_if<dist::reg_send>(&*c)) dest = term(rs->to_name);
+    else __builtin_trap();
+    bool to_name = std::holds_alternative<dist::reg_send>(*c);
+    if (to_name != (q.quick.what == quick_message::kind::to_name) || !(dest == q.quick.to)) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -76,18 +96,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     etf::decode_options base;
     base.limits.max_inflated = 1 << 20;
     packet_reader reader(flags, limits, base);
+    packet_reader quick(flags, limits, base);
+    quick.set_quick_messages(true);
     byte_reader in(byte_span(data + 1, size - 1));
     std::uint16_t len;
     byte_span packet;
     while (in.u16(len) && in.bytes(len, packet)) {
         auto r = (data[0] & 4) ? placed_or_fed(reader, packet) : reader.feed(packet);
+        auto q = quick.feed(packet);
+        if (r.has_value() != q.has_value()) __builtin_trap();
         if (!r) {
             if (r.error().message.empty()) __builtin_trap();
+            // (Placement may word a refusal its own way; plain feeding must match exactly.)
+            if (!(data[0] & 4) && r.error().message != q.error().message) __builtin_trap();
             reader.reset();
+            quick.reset();
             continue;
         }
+        if (r->has_value() != q->has_value()) __builtin_trap();
         if (!*r) continue;
         const dist_message& m = **r;
+        check_quick(**q, m);
         (void)decode_control(m);
         round_trip(flags, m);
     }

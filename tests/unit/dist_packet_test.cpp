@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nodus/dist/control.hpp"
 #include "nodus/dist/flags.hpp"
 #include "nodus/etf/etf.hpp"
 
@@ -983,6 +984,133 @@ TEST(dist_packet, prepare_without_cached_atoms_is_sealed_at_once) {
     auto later = w.encode(control, &big, 2);
     ASSERT_TRUE(later.has_value());
     EXPECT_EQ(occurrences(later->to_bytes(), "uncached_sink"), 1u);
+}
+
+namespace {
+
+// Two atoms that take the same slot of the atom cache (index mod cache_slots): sending one
+// evicts the other from the peer's cache.
+std::pair<atom, atom> colliding_atoms() {
+    atom first("slot_collision_0");
+    for (int i = 1; i < 100000; ++i) {
+        atom a("slot_collision_" + std::to_string(i));
+        if (a.index() % packet_writer::cache_slots == first.index() % packet_writer::cache_slots) return {first, a};
+    }
+    ADD_FAILURE() << "no colliding atom";
+    return {first, first};
+}
+
+}  // namespace
+
+// The small path keeps the last control part (same control elements) and the last head (same
+// atoms, cache unchanged): a stream of messages, with controls changing, atoms evicting each
+// other and new atoms arriving, must still come out byte for byte as prepare + seal write it.
+TEST(dist_packet, small_path_reuse_of_control_and_head_stays_byte_exact) {
+    auto [one, two] = colliding_atoms();
+    const term from_a = pid::make(a_vm, 1, 0, 1), from_b = pid::make(a_vm, 2, 0, 1);
+    const term remote_to = pid::make(atom("peer@host"), 77, 3, 9);
+    std::vector<std::vector<term>> controls{
+        {term(6), from_a, term(atom()), term(atom("reuse_sink"))},
+        {term(6), from_b, term(atom()), term(atom("reuse_sink"))},
+        {term(22), from_a, remote_to},
+        {term(2), term(atom()), remote_to},
+        {term(6), from_a, term(atom()), term(one)},
+    };
+    std::vector<term> payloads_in{tuple(atom("msg"), term(1)), tuple(atom("msg"), term(2), term(one)),
+                                  tuple(atom("msg"), term(3), term(two)), term(atom("fresh_atom_a")),
+                                  tuple(atom("msg"), term(4), term(two))};
+    // Runs of the same control, then changes; payloads cycle through evictions and fresh atoms.
+    std::vector<std::pair<std::size_t, std::size_t>> plan;
+    for (std::size_t round = 0; round < 3; ++round)
+        for (std::size_t c = 0; c < controls.size(); ++c)
+            for (std::size_t k = 0; k < 4; ++k) plan.push_back({c, (c + k + round) % payloads_in.size()});
+    for (std::uint64_t flags : {std::uint64_t{0}, hdr | frag, otp25_default}) {
+        packet_writer reference(flags), batch(flags);
+        small_encoding enc;
+        bytes buf;
+        std::vector<bytes> expected;
+        std::uint64_t seq = 1;
+        for (auto [c, p] : plan) {
+            const term control = nodus::make_tuple(std::span<const term>(controls[c]));
+            auto m = reference.encode(control, &payloads_in[p], seq++);
+            ASSERT_TRUE(m.has_value());
+            expected.push_back(payloads(*m)[0]);
+            ASSERT_TRUE(batch.encode_small(std::span<const term>(controls[c]), &payloads_in[p], enc));
+            batch.append_sealed(enc, buf);
+        }
+        EXPECT_EQ(split_packets(buf), expected) << "flags " << flags;
+    }
+}
+
+// ---- message signals read without building their control tuple ----
+
+TEST(dist_packet, quick_messages_give_the_destination_of_send_send_sender_and_reg_send) {
+    const term from = pid::make(a_vm, 5, 0, 1);
+    const term to = pid::make(atom("b@vm"), 9, 1, 2);
+    const term payload = tuple(atom("msg"), term(1), binary("0123456789abcdef0123456789abcdef"));
+    struct sample {
+        term control;
+        quick_message::kind kind;
+        term dest;
+    };
+    std::vector<sample> samples{
+        {tuple(term(2), atom(), to), quick_message::kind::to_pid, to},
+        {tuple(term(22), from, to), quick_message::kind::to_pid, to},
+        {tuple(term(6), from, atom(), atom("quick_sink")), quick_message::kind::to_name, term(atom("quick_sink"))},
+    };
+    packet_writer w(otp25_default);
+    packet_reader quick(otp25_default), full(otp25_default);
+    quick.set_quick_messages(true);
+    std::uint64_t seq = 1;
+    for (int round = 0; round < 2; ++round) {  // atoms new to the cache, then cached
+        for (const sample& s : samples) {
+            auto m = w.encode(s.control, &payload, seq++);
+            ASSERT_TRUE(m.has_value());
+            dist_message q = feed_ok(quick, payloads(*m)[0]);
+            dist_message f = feed_ok(full, payloads(*m)[0]);
+            EXPECT_EQ(q.quick.what, s.kind);
+            EXPECT_TRUE(q.quick.to == s.dest);
+            EXPECT_TRUE(q.control == term());
+            EXPECT_TRUE(q.payload == std::optional<term>(payload));
+            EXPECT_EQ(f.quick.what, quick_message::kind::none);
+            EXPECT_TRUE(f.control == s.control);
+        }
+    }
+}
+
+TEST(dist_packet, quick_messages_leave_other_shapes_to_the_full_decoding) {
+    const term from = pid::make(a_vm, 5, 0, 1);
+    const term to = pid::make(atom("b@vm"), 9, 1, 2);
+    const term payload = tuple(atom("msg"), term(2));
+    std::vector<term> controls{
+        tuple(term(12), atom(), to, atom("token")),            // SEND_TT
+        tuple(term(6), from, term(0), atom("sink")),            // Unused not an atom: an error, in full
+        tuple(term(1), from, to),                               // LINK: no payload
+        tuple(term(6), from, atom(), term(42)),                 // ToName not an atom: an error, in full
+    };
+    for (std::uint64_t flags : {std::uint64_t{0}, hdr | frag, otp25_default}) {
+        packet_writer w(flags);
+        packet_reader quick(flags), full(flags);
+        quick.set_quick_messages(true);
+        std::uint64_t seq = 1;
+        for (std::size_t i = 0; i < controls.size(); ++i) {
+            const term& c = controls[i];
+            const term* p = c[0] == term(1) ? nullptr : &payload;
+            auto m = w.encode(c, p, seq++);
+            ASSERT_TRUE(m.has_value());
+            dist_message q = feed_ok(quick, payloads(*m)[0]);
+            dist_message f = feed_ok(full, payloads(*m)[0]);
+            EXPECT_EQ(q.quick.what, quick_message::kind::none) << "control " << i;
+            EXPECT_TRUE(q == f) << "control " << i;
+        }
+        // REG_SEND without its payload: no quick reading, and the full one finds the fault.
+        const term reg = tuple(term(6), from, atom(), atom("sink"));
+        auto m = w.encode(reg, nullptr, seq++);
+        ASSERT_TRUE(m.has_value());
+        dist_message q = feed_ok(quick, payloads(*m)[0]);
+        EXPECT_EQ(q.quick.what, quick_message::kind::none);
+        EXPECT_FALSE(decode_control(q).has_value());
+    }
 }
 
 // ---- continuation fragments placed straight into the reassembly buffer ----

@@ -32,9 +32,21 @@ namespace nodus::dist {
 
 // One distribution message: the control tuple and, for some operations, a second term (the
 // message, exit reason or spawn argument list).
+// A message signal (SEND, SEND_SENDER or REG_SEND) read straight from the bytes of its control
+// tuple by a reader with quick messages on (packet_reader::set_quick_messages): the tuple is then
+// not built and dist_message::control stays empty. Only the destination is kept: a message
+// signal's sender changes nothing in its delivery.
+struct quick_message {
+    enum class kind : std::uint8_t { none, to_pid, to_name };
+    kind what = kind::none;
+    term to;  // the pid (to_pid) or the registered name, an atom (to_name)
+    friend bool operator==(const quick_message&, const quick_message&) = default;
+};
+
 struct dist_message {
     term control;
     std::optional<term> payload;
+    quick_message quick{};
     friend bool operator==(const dist_message&, const dist_message&) = default;
 };
 
@@ -123,6 +135,12 @@ public:
     // Drops the atom cache and partial sequences; back to ready.
     void reset() noexcept;
 
+    // On: a message signal whose control tuple has the usual shape (atoms as cache references,
+    // pids as NEW_PID_EXT) comes back as dist_message::quick, its control tuple unbuilt (the
+    // receive path of a connection, where building and taking apart that tuple was a third of
+    // the work per message). Any other shape is decoded as usual, errors included. Off by default.
+    void set_quick_messages(bool on) noexcept { quick_ = on; }
+
     bool failed() const noexcept { return failed_; }
     bool header_mode() const noexcept { return header_mode_; }
     std::uint64_t flags() const noexcept { return flags_; }
@@ -154,6 +172,7 @@ private:
     packet_limits limits_;
     etf::decode_options base_;
     bool failed_ = false;
+    bool quick_ = false;
     std::array<std::uint32_t, cache_slots> cache_{};  // atom index + 1; 0 = empty
     std::unordered_map<std::uint64_t, sequence_ptr> sequences_;
     std::size_t buffered_ = 0;
@@ -208,9 +227,23 @@ struct outgoing_message {
 struct small_encoding {
     byte_writer body;
     std::vector<atom> atoms;
+    // What the control part of the last encoding from control elements was made of: when the
+    // next message has the same elements (a stream from one process to one destination), its
+    // bytes and atoms are kept and only the payload is encoded. elements == 0: nothing kept.
+    struct control_key {
+        std::array<std::uint64_t, 12> words{};  // per element: kind, then two words of it
+        std::size_t elements = 0;
+        bool header_mode = false;
+        bool atom_cache = false;
+        friend bool operator==(const control_key&, const control_key&) = default;
+    };
+    control_key control;
+    std::size_t control_bytes = 0;
+    std::size_t control_atoms = 0;
     void clear() noexcept {
         body.clear();
         atoms.clear();
+        control.elements = 0;
     }
 };
 
@@ -279,6 +312,14 @@ private:
     std::size_t fragment_size_;
     std::size_t zero_copy_min_;
     std::array<std::uint32_t, cache_slots> sent_{};  // what the peer holds: atom index + 1; 0 = empty
+    std::uint64_t sent_generation_ = 0;              // bumped whenever sent_ may have changed
+    // The head (after the length prefix) of the last small message whose atoms were all in the
+    // cache: the same atoms while sent_ is unchanged make the same head (a stream of messages
+    // to one process), so it is copied instead of planned and written again.
+    std::vector<atom> last_atoms_;
+    std::array<std::uint8_t, 64> last_head_{};
+    std::size_t last_head_len_ = 0;
+    std::uint64_t last_generation_ = ~std::uint64_t{0};
 };
 
 }  // namespace nodus::dist

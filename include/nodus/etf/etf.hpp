@@ -152,5 +152,8 @@ void encode(const term& t, byte_writer& out, const encode_options& opts = {});
 std::vector<std::uint8_t> encode(const term& t, const encode_options& opts = {});
 // Appends the term body without 131 (for distribution messages).
 void encode_body(const term& t, byte_writer& out, const encode_options& opts = {});
+// Appends the body of the tuple of these elements, as encode_body of that tuple would, without
+// building it (distribution control messages are made of elements the sender already has).
+void encode_tuple_body(std::span<const term> elements, byte_writer& out, const encode_options& opts = {});
 
 }  // namespace nodus::etf

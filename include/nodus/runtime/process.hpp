@@ -59,7 +59,7 @@ struct matcher {
 struct receive_state {
     matcher m{};
     std::int64_t timeout_ns = -1;  // < 0: infinity
-    std::int64_t deadline_ns = 0;  // absolute, set when the wait starts
+    std::int64_t deadline_ns = 0;  // absolute; 0 until a scan finds nothing (no clock read otherwise)
     bool started = false;
     bool timed_out = false;
     int clause = -1;
