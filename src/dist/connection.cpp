@@ -72,7 +72,13 @@ connection::connection(node_impl& node, unsigned worker, bool initiator, atom pe
       peer_(peer),
       setup_timer_(node.pollers[worker]->context()),
       tick_timer_(node.pollers[worker]->context()),
-      send_queue_limit_(node.cfg.send_queue_limit) {}
+      send_queue_limit_(node.cfg.send_queue_limit) {
+    unsigned workers = node.rt ? node.rt->worker_count() : 0;
+    for (unsigned i = 0; i < workers; ++i) {
+        staged_.push_back(std::make_unique<staged>());
+        staged_.back()->owner = this;
+    }
+}
 
 connection::~connection() {
     if (in_) in_->drop();
@@ -546,10 +552,11 @@ bool connection::send(const remote_signal& s) {
         }
         thread_local dist::small_encoding small;
         if (writer_->encode_small(std::span<const term>(control.data(), n), &s.payload, small) &&
-            enqueue_small(small, s.from))
+            (stage(small) || enqueue_small(small, s.from)))
             return true;
         try_small = false;  // too big for a batch, or behind its sender's big message
     }
+    hand_over_own_staged();  // what this worker staged goes first
     auto m = to_control(s, node_.anonymous_sender());
     if (!m) return true;  // nothing to send (not addressable)
     track(s, true);
@@ -558,6 +565,7 @@ bool connection::send(const remote_signal& s) {
 
 bool connection::send_control(const dist::control_message& m, const term& sender, bool try_small) {
     if (current() != state::up) return false;
+    hand_over_own_staged();
     dist::dist_message dm = dist::encode_control(m, flags_);
     const term* payload = dm.payload ? &*dm.payload : nullptr;
     // Small messages are encoded here, on the sender's thread, and copied into a batch under
@@ -638,6 +646,74 @@ bool connection::enqueue_small(const dist::small_encoding& e, const term& sender
     return true;
 }
 
+// On a worker, inside a process, with no big message queued (a sender with one must follow it:
+// enqueue_small): the message waits in this worker's staging until the slice ends.
+bool connection::stage(const dist::small_encoding& e) {
+    if (!node_.rt) return false;
+    if (bulk_messages_.load(std::memory_order_relaxed) != 0) {
+        hand_over_own_staged();  // enqueue_small takes it: after what this worker staged
+        return false;
+    }
+    int w = node_.rt->current_worker();
+    if (w < 0 || static_cast<std::size_t>(w) >= staged_.size()) return false;
+    staged& st = *staged_[static_cast<std::size_t>(w)];
+    if (!st.keep) {
+        if (!node_.rt->defer_to_slice_end(st)) return false;  // not in a process: no slice end
+        st.keep = shared_from_this();
+    }
+    st.bodies.insert(st.bodies.end(), e.body.data(), e.body.data() + e.body.size());
+    st.atoms.insert(st.atoms.end(), e.atoms.begin(), e.atoms.end());
+    st.sizes.emplace_back(static_cast<std::uint32_t>(e.body.size()), static_cast<std::uint32_t>(e.atoms.size()));
+    // A long slice of sends goes out in parts, not all at its end.
+    if (st.bodies.size() >= batch_limit) hand_over(st);
+    return true;
+}
+
+void connection::staged::at_slice_end() {
+    std::shared_ptr<connection> self = std::move(keep);  // may be the last reference
+    owner->hand_over(*this);
+}
+
+void connection::hand_over_own_staged() {
+    if (staged_.empty() || !node_.rt) return;
+    int w = node_.rt->current_worker();
+    if (w >= 0 && static_cast<std::size_t>(w) < staged_.size() && !staged_[static_cast<std::size_t>(w)]->sizes.empty())
+        hand_over(*staged_[static_cast<std::size_t>(w)]);
+}
+
+// Seals the staged messages into the current batch, in their order, under one lock.
+void connection::hand_over(staged& st) {
+    if (st.sizes.empty()) return;
+    bool now = false;
+    {
+        std::lock_guard l(out_mutex_);
+        if (current() != state::closed) {  // else dropped, as any send on a closed connection
+            std::size_t body_at = 0, atom_at = 0;
+            std::size_t added = 0;
+            for (auto [body_len, atom_count] : st.sizes) {
+                if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
+                    queued q;
+                    q.batch = spare_batch_locked();
+                    normal_.push_back(std::move(q));
+                }
+                std::vector<std::uint8_t>& b = normal_.back().batch;
+                std::size_t before = b.size();
+                writer_->append_sealed(byte_span(st.bodies.data() + body_at, body_len),
+                                       std::span<const atom>(st.atoms.data() + atom_at, atom_count), b);
+                added += b.size() - before;
+                body_at += body_len;
+                atom_at += atom_count;
+            }
+            queued_bytes_.fetch_add(added, std::memory_order_relaxed);
+            now = flush_now_locked();
+        }
+    }
+    st.bodies.clear();
+    st.atoms.clear();
+    st.sizes.clear();
+    if (now) flush();
+}
+
 bool connection::sender_should_wait(const term& sender) {
     if (over_limit()) return true;
     std::size_t limit = send_queue_limit_;
@@ -707,6 +783,7 @@ bool connection::queue(dist::outgoing_message&& m, const term& sender, bool urge
         uncounted_bytes_.fetch_add(body - counted, std::memory_order_relaxed);
         bulk_.push_back({std::move(om), {}, 0, key, body - counted});
         ++bulk_senders_[key];
+        bulk_messages_.fetch_add(1, std::memory_order_relaxed);
     };
     if (!urgent && bulk_senders_.count(key) != 0) {
         if (!m.sealed()) {
@@ -805,6 +882,7 @@ void connection::flush() {
         if (q.next_packet == q.msg.packets.size()) {
             auto it = bulk_senders_.find(q.sender);
             if (it != bulk_senders_.end() && --it->second == 0) bulk_senders_.erase(it);
+            bulk_messages_.fetch_sub(1, std::memory_order_relaxed);
             bulk_.pop_front();
         }
     }
@@ -952,6 +1030,7 @@ void connection::close(std::string reason, atom nodedown_reason) {
             self->normal_.clear();
             self->bulk_.clear();
             self->bulk_senders_.clear();
+            self->bulk_messages_.store(0, std::memory_order_relaxed);
             self->queued_bytes_ = 0;
             self->uncounted_bytes_ = 0;
             wake.swap(self->drain_waiters_);

@@ -127,6 +127,22 @@ private:
     bool queue(dist::outgoing_message&& m, const term& sender, bool urgent, const dist::dist_message* source);
     bool flush_now_locked();
     std::vector<std::uint8_t> spare_batch_locked();
+    // Small messages sent by processes wait per worker until the end of the process's time
+    // slice and go to the queue together, under one lock (runtime::defer_to_slice_end): a lock,
+    // a queue check and contended counters per message were most of the cost of a stream of
+    // messages from several processes. A worker's staged messages go first whenever that worker
+    // queues anything else on this connection, so no signal overtakes them.
+    struct staged final : runtime::slice_end_hook {
+        connection* owner = nullptr;
+        std::shared_ptr<connection> keep;  // set while registered
+        std::vector<std::uint8_t> bodies;
+        std::vector<atom> atoms;
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> sizes;  // per message: body bytes, atoms
+        void at_slice_end() override;
+    };
+    bool stage(const dist::small_encoding& e);
+    void hand_over(staged& st);
+    void hand_over_own_staged();
     void run_down_actions(atom reason);
     std::string with_peer(const std::string& reason);
 
@@ -163,6 +179,8 @@ private:
     std::deque<queued> normal_;
     std::deque<queued> bulk_;
     std::unordered_map<std::uintptr_t, unsigned> bulk_senders_;  // sender word -> messages in bulk_
+    std::atomic<std::size_t> bulk_messages_{0};  // their sum (changed under out_mutex_): none, none to follow
+    std::vector<std::unique_ptr<staged>> staged_;  // per worker; only that worker touches its own
     bool flush_scheduled_ = false;
     bool writing_ = false;
     std::vector<asio::const_buffer> iov_;

@@ -1142,13 +1142,13 @@ bool packet_writer::encode_small(std::span<const term> control_elements, const t
     return encode_small_with(*this, zero_copy_min_, write_control, payload, out, keyed ? &key : nullptr);
 }
 
-void packet_writer::append_sealed(const small_encoding& e, std::vector<std::uint8_t>& out) {
-    const std::size_t n = e.atoms.size();
-    std::size_t body = e.body.size();
+void packet_writer::append_sealed(byte_span body_bytes, std::span<const atom> atoms, std::vector<std::uint8_t>& out) {
+    const std::size_t n = atoms.size();
+    std::size_t body = body_bytes.size();
     std::size_t kind_len = header_mode_ ? 2 : 1;
-    auto append_body = [&] { out.insert(out.end(), e.body.data(), e.body.data() + body); };
+    auto append_body = [&] { out.insert(out.end(), body_bytes.data(), body_bytes.data() + body); };
     if (header_mode_ && n != 0 && last_generation_ == sent_generation_ && n == last_atoms_.size() &&
-        std::equal(e.atoms.begin(), e.atoms.end(), last_atoms_.begin())) {
+        std::equal(atoms.begin(), atoms.end(), last_atoms_.begin())) {
         std::array<std::uint8_t, 4> len;
         byte_writer::put32(len.data(), static_cast<std::uint32_t>(last_head_len_ + body));
         out.insert(out.end(), len.begin(), len.end());
@@ -1156,7 +1156,7 @@ void packet_writer::append_sealed(const small_encoding& e, std::vector<std::uint
         append_body();
         return;
     }
-    auto atom_at = [&e](std::size_t i) { return e.atoms[i]; };
+    auto atom_at = [&atoms](std::size_t i) { return atoms[i]; };
     head_plan plan = n == 0 ? head_plan{} : plan_head(atom_at, n, &sent_);
     if (plan.texts != 0) ++sent_generation_;
     std::size_t cache_len = header_mode_ ? cache_header_len(n, plan) : 0;
@@ -1179,7 +1179,7 @@ void packet_writer::append_sealed(const small_encoding& e, std::vector<std::uint
         write_head(head.data());
         out.insert(out.end(), head.data(), head.data() + head_len);
         if (header_mode_ && n != 0 && plan.texts == 0 && head_len - 4 <= last_head_.size()) {
-            last_atoms_.assign(e.atoms.begin(), e.atoms.end());
+            last_atoms_.assign(atoms.begin(), atoms.end());
             std::memcpy(last_head_.data(), head.data() + 4, head_len - 4);
             last_head_len_ = head_len - 4;
             last_generation_ = sent_generation_;

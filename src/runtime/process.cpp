@@ -523,6 +523,15 @@ int runtime::current_worker() const noexcept {
     worker* w = tls_worker;
     return w && w->rt == impl_.get() ? static_cast<int>(w->index) : -1;
 }
+bool runtime::in_process() const noexcept {
+    worker* w = tls_worker;
+    return w && w->rt == impl_.get() && tls_current && tls_current->rt == impl_.get();
+}
+bool runtime::defer_to_slice_end(slice_end_hook& hook) {
+    if (!in_process()) return false;
+    tls_worker->slice_hooks.push_back(&hook);
+    return true;
+}
 bool runtime::worker_has_runnable() noexcept {
     worker* w = tls_worker;
     return w && (w->next || w->qlen.load(std::memory_order_relaxed) > 0);

@@ -568,6 +568,7 @@ void runtime_impl::run_process(worker& w, process* p) {
             if (p->dead) continue;
             if (!decided) {
                 if (st.timeout_ns > 0 && !p->timer) arm_receive_timer(p, st.deadline_ns);
+                run_slice_hooks(w);  // before the process can be woken elsewhere
                 if (p->try_park()) {
                     p->status.store(static_cast<std::uint8_t>(process_status::waiting), std::memory_order_relaxed);
                     used = opts.reductions_per_slice - p->budget;
@@ -587,13 +588,29 @@ void runtime_impl::run_process(worker& w, process* p) {
         if (p->dead) continue;
         if (p->yield_requested) {
             used = opts.reductions_per_slice - p->budget;
+            run_slice_hooks(w);  // before the process can be stolen
             push_local(w, p);
             break;
         }
         // Suspended in receive: try to decide or park.
     }
+    run_slice_hooks(w);  // after finalize (a dead process's last signals)
     w.chain_budget -= used > 0 ? used : 1;
     tls_current = saved;
+}
+
+void runtime_impl::run_slice_hooks(worker& w) {
+    // A hook may register more (it sends): run until none is left.
+    while (!w.slice_hooks.empty()) {
+        std::vector<runtime::slice_end_hook*> hooks;
+        hooks.swap(w.slice_hooks);
+        for (runtime::slice_end_hook* h : hooks)
+            h->at_slice_end();
+        if (w.slice_hooks.empty()) {
+            hooks.clear();
+            w.slice_hooks.swap(hooks);  // keep the capacity
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ struct worker {
     std::mutex park_mutex;
     std::condition_variable park_cv;
     bool notified = false;
+    std::vector<runtime::slice_end_hook*> slice_hooks;  // runtime::defer_to_slice_end
 };
 
 extern thread_local worker* tls_worker;
@@ -118,6 +119,7 @@ public:
     void make_runnable(process* p);  // after a push woke it
     void enqueue_new(process* p);    // a fresh process
     void run_process(worker& w, process* p);
+    void run_slice_hooks(worker& w);
     void worker_loop(worker& w);
     std::size_t run_deterministic(std::int64_t limit_ns);
     void wait_idle();

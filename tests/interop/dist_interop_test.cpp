@@ -121,6 +121,41 @@ TEST_F(dist_interop, messages_to_pids_and_registered_names_both_ways) {
     }));
 }
 
+// A process's messages arrive in order and before its exit signal, with a big message (which
+// takes another path through the send queue) among them: nodus keeps a process's small
+// messages per worker until its time slice ends, and whatever else it sends must not overtake
+// them.
+TEST_F(dist_interop, a_process_s_messages_arrive_in_order_and_before_its_exit_signal) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term collector = e->eval(*n,
+                             "spawn(fun() -> process_flag(trap_exit, true), "
+                             "Loop = fun L(Acc) -> receive {'EXIT', _, Why} -> "
+                             "  Rev = lists:reverse(Acc), "
+                             "  Ns = [I || {n, I} <- Rev], "
+                             "  Pos = length(lists:takewhile(fun(M) -> element(1, M) =/= big end, Rev)) + 1, "
+                             "  inbox ! {got, length(Rev), Ns =:= lists:seq(1, 3000), Pos, Why}; "
+                             "M -> L([M | Acc]) end end, Loop([]) end).");
+    ASSERT_TRUE(collector.is_pid());
+    pid c = collector.as_pid();
+    n->rt().spawn([c]() -> task<> {
+        link(c);
+        term big = binary(std::string(std::size_t{1} << 20, 'b'));
+        for (long long i = 1; i <= 3000; ++i) {
+            if (i == 1501) co_await send(c, tuple("big"_a, big));
+            co_await send(c, tuple("n"_a, i));
+        }
+        exit(term("done"_a));
+    });
+    std::vector<term> got;
+    ASSERT_TRUE(eventually([&] {
+        auto more = e->inbox(*n);
+        got.insert(got.end(), more.begin(), more.end());
+        return !got.empty();
+    }));
+    EXPECT_EQ(got[0], tuple("got"_a, 3001, true, 1501, "done"_a));
+}
+
 TEST_F(dist_interop, remote_links_and_monitors_both_ways) {
     auto e = start_erl("erl");
     auto n = start_nodus("nodus");

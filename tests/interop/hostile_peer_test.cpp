@@ -103,6 +103,14 @@ protected:
         drive_handshake(h, *s, 5s);
         if (h.state() != dist::handshake_state::up)
             throw std::runtime_error("the attacker's handshake failed");
+        // Our side may still be finishing its half: until then, sends to the attacker wait in
+        // the node's pending list (no back-pressure there), which a loaded machine once showed.
+        atom peer = name_out;
+        if (!eventually([&] {
+                auto up = node_->nodes(node_kind::connected);
+                return std::find(up.begin(), up.end(), peer) != up.end();
+            }))
+            throw std::runtime_error("the node does not list the attacker as connected");
         return std::move(*s);
     }
     // A pass-through packet: 4-byte length, 112, then the given ETF bytes.

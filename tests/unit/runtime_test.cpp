@@ -123,6 +123,37 @@ TEST(runtime, after_zero_finite_and_infinity_in_virtual_time) {
     EXPECT_GE(rt.now(), 5s);
 }
 
+namespace {
+struct counting_hook final : runtime::slice_end_hook {
+    std::atomic<int> runs{0};
+    void at_slice_end() override { ++runs; }
+};
+}  // namespace
+
+// What the distribution layer relies on to stage a process's sends: a hook runs when the slice
+// ends, whether the process waits or exits, and not before.
+TEST(runtime, slice_end_hooks_run_when_the_process_waits_or_exits) {
+    runtime rt(det());
+    scoped_process me(rt);
+    counting_hook h;
+    EXPECT_FALSE(rt.in_process());
+    EXPECT_FALSE(rt.defer_to_slice_end(h));  // not in a process: nothing registered
+    pid self_pid = me.self();
+    runtime* r = &rt;
+    pid p = rt.spawn([self_pid, r, &h]() -> task<> {
+        bool registered = r->in_process() && r->defer_to_slice_end(h);
+        send(self_pid, tuple("registered"_a, registered, h.runs.load()));
+        co_await receive("go"_a);
+        send(self_pid, tuple("after_wait"_a, h.runs.load()));
+        r->defer_to_slice_end(h);  // runs when the process exits
+    });
+    EXPECT_EQ(expect_msg(me), tuple("registered"_a, true, 0));
+    me.send(p, "go"_a);
+    EXPECT_EQ(expect_msg(me), tuple("after_wait"_a, 1));
+    rt.run();
+    EXPECT_EQ(h.runs.load(), 2);
+}
+
 TEST(runtime, receive_timeout_is_cancelled_by_a_message) {
     runtime rt(det());
     scoped_process me(rt);

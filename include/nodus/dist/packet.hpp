@@ -284,7 +284,11 @@ public:
     bool encode_small(const term& control, const term* payload, small_encoding& out) const;
     // The same with the control tuple given as its elements (no tuple is built for it).
     bool encode_small(std::span<const term> control_elements, const term* payload, small_encoding& out) const;
-    void append_sealed(const small_encoding& e, std::vector<std::uint8_t>& out);
+    void append_sealed(const small_encoding& e, std::vector<std::uint8_t>& out) {
+        append_sealed(e.body.view(), e.atoms, out);
+    }
+    // The same from an encoding's body and atoms kept elsewhere (staged for later).
+    void append_sealed(byte_span body, std::span<const atom> atoms, std::vector<std::uint8_t>& out);
     // Writes the first packet's head (atom cache header included). Idempotent.
     void seal(outgoing_message& m);
 

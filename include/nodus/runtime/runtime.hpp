@@ -112,6 +112,21 @@ public:
     // handled since made some runnable), so that it runs them before handling more events.
     static bool worker_has_runnable() noexcept;
     void set_remote_router(remote_router* r) noexcept;
+    // Work deferred to the end of the running process's time slice, run on its worker before
+    // the process can run anywhere else (so nothing it does later can overtake it): for a layer
+    // that buffers per worker what a process sends and hands it over once per slice. False (and
+    // nothing registered) when this thread is not running a process of this runtime. A hook
+    // registered twice runs twice; it must live until it has run.
+    class slice_end_hook {
+    public:
+        virtual void at_slice_end() = 0;
+
+    protected:
+        ~slice_end_hook() = default;
+    };
+    bool defer_to_slice_end(slice_end_hook& hook);
+    // Whether this thread is running a process of this runtime.
+    bool in_process() const noexcept;
     // Delivers a signal that arrived from another node to a local process or name.
     void deliver(remote_signal&& s);
     // Node name and creation change when the node becomes distributed (net_kernel:start).
