@@ -102,32 +102,45 @@ void give_batch(std::size_t arena, std::size_t c, batch b) {
     d.batches.push_back(b);
 }
 
+// Per thread: the free lists (trivial, so that reaching them costs no TLS guard check on the
+// fast path), and a reaper registered on first use that returns them when the thread exits.
 struct thread_cache {
-    std::array<std::array<batch, class_count>, arena_count> lists{};
-    bool alive = true;
+    std::array<std::array<batch, class_count>, arena_count> lists;
+    bool registered;
+    bool dead;  // the thread is exiting: go straight to the depots
+};
+thread_local thread_cache cache;  // zero-initialized
 
-    ~thread_cache() {
-        alive = false;
+struct thread_reaper {
+    ~thread_reaper() {
+        cache.dead = true;
         for (std::size_t a = 0; a < arena_count; ++a)
             for (std::size_t c = 0; c < class_count; ++c) {
-                give_batch(a, c, lists[a][c]);
-                lists[a][c] = {};
+                give_batch(a, c, cache.lists[a][c]);
+                cache.lists[a][c] = {};
             }
     }
 };
 
-thread_local thread_cache cache;
+__attribute__((noinline)) void register_reaper() {
+    thread_local thread_reaper reaper;
+    (void)reaper;
+    cache.registered = true;
+}
 
 void* engine_alloc(std::size_t arena, std::size_t bytes) {
     std::size_t c = class_of(bytes);
-    if (!cache.alive) {  // during this thread's exit: take one object, return the rest
+    if (cache.dead) {  // during this thread's exit: take one object, return the rest
         batch b = refill(arena, c);
         free_obj* o = b.head;
         give_batch(arena, c, {o->next, b.count - 1});
         return o;
     }
     batch& l = cache.lists[arena][c];
-    if (!l.head) l = refill(arena, c);
+    if (!l.head) {
+        if (!cache.registered) register_reaper();
+        l = refill(arena, c);
+    }
     free_obj* o = l.head;
     l.head = o->next;
     --l.count;
@@ -137,11 +150,12 @@ void* engine_alloc(std::size_t arena, std::size_t bytes) {
 void engine_free(std::size_t arena, void* p, std::size_t bytes) noexcept {
     std::size_t c = class_of(bytes);
     auto* o = static_cast<free_obj*>(p);
-    if (!cache.alive) {
+    if (cache.dead) {
         o->next = nullptr;
         give_batch(arena, c, {o, 1});
         return;
     }
+    if (!cache.registered) register_reaper();
     batch& l = cache.lists[arena][c];
     o->next = l.head;
     l.head = o;

@@ -308,7 +308,9 @@ result<void, node_error> node_impl::start() {
         pollers[i] = p.get();
         return p;
     };
-    route_slots_.assign(threads, route_slot{});
+    route_slots_.clear();
+    for (unsigned i = 0; i < threads; ++i)
+        route_slots_.push_back(std::make_unique<route_slot>());
     rt = std::make_unique<runtime>(ro);
     rt->set_context(this);
     rt->set_remote_router(this);
@@ -422,39 +424,48 @@ void node_impl::route(remote_signal&& s) {
         rt->deliver(std::move(s));
         return;
     }
-    std::shared_ptr<connection> up;
+    connection* c = nullptr;
+    std::shared_ptr<connection> held;  // when the slot cannot hold it
     int w = rt->current_worker();
-    route_slot* slot = w >= 0 && static_cast<std::size_t>(w) < route_slots_.size() ? &route_slots_[w] : nullptr;
-    if (slot && slot->node == s.node && slot->generation == table_generation_.load(std::memory_order_acquire)) {
-        up = slot->up.lock();
-        if (up && up->current() != connection::state::up) up.reset();
-    }
-    if (!up) {
+    route_slot* slot = w >= 0 && static_cast<std::size_t>(w) < route_slots_.size() ? route_slots_[w].get() : nullptr;
+    if (slot && slot->up && slot->node == s.node &&
+        slot->generation == table_generation_.load(std::memory_order_acquire) &&
+        slot->up->current() == connection::state::up)
+        c = slot->up.get();
+    if (!c) {
         std::lock_guard l(table_mutex_);
         peer_entry& e = table_[s.node];
         if (e.up && e.up->current() == connection::state::up) {
-            up = e.up;
-            if (slot) *slot = {s.node, table_generation_.load(std::memory_order_relaxed), up};
+            if (slot && (slot->hooked || rt->defer_to_slice_end(*slot))) {
+                slot->hooked = true;
+                slot->node = s.node;
+                slot->generation = table_generation_.load(std::memory_order_relaxed);
+                slot->up = e.up;
+                c = slot->up.get();
+            } else {
+                held = e.up;
+                c = held.get();
+            }
         } else {
             e.pending.push_back(std::move(s));
             bool attempting = false;
             for (auto& a : e.attempts)
                 attempting = attempting || a->initiator();
             if (!attempting && !e.lost_race) {
-                auto c = new_connection(next_worker(), true, e.pending.back().node);
-                e.attempts.push_back(c);
-                c->start_outgoing();
+                auto fresh = new_connection(next_worker(), true, e.pending.back().node);
+                e.attempts.push_back(fresh);
+                fresh->start_outgoing();
             }
             return;
         }
     }
-    if (!up->send(s)) {
+    if (!c->send(s)) {
         // Closed between the lookup and the send: the connection is gone, treat as lost.
         std::vector<remote_signal> one{std::move(s)};
         fail_pending(one, atoms::noconnection);
         return;
     }
-    if (up->sender_should_wait(s.from)) detail::report_busy(s.node);
+    if (c->sender_should_wait(s.from)) detail::report_busy(s.node);
 }
 
 bool node_impl::notify_when_drained(atom node, const term& waiter, const term& ref) {

@@ -305,14 +305,21 @@ private:
     // Bumped (under table_mutex_) whenever a peer's `up` connection changes.
     std::atomic<std::uint64_t> table_generation_{1};
     // The last route of each worker, so that a process sending a stream of messages to one node
-    // takes neither table_mutex_ nor a hash lookup per message. Only its worker touches a slot;
-    // weak, so that it never keeps a connection alive (stop() waits for them all to go).
-    struct route_slot {
+    // takes neither table_mutex_, nor a hash lookup, nor a reference count (an atomic that two
+    // workers sending to one node fought over) per message. Only its worker touches a slot. It
+    // holds the connection only until the process's time slice ends (stop() waits for every
+    // connection to go).
+    struct route_slot final : runtime::slice_end_hook {
         atom node;
         std::uint64_t generation = 0;
-        std::weak_ptr<connection> up;
+        std::shared_ptr<connection> up;
+        bool hooked = false;
+        void at_slice_end() override {
+            hooked = false;
+            up.reset();
+        }
     };
-    std::vector<route_slot> route_slots_;
+    std::vector<std::unique_ptr<route_slot>> route_slots_;
 
     std::mutex subs_mutex_;
     struct subscriber {

@@ -336,7 +336,6 @@ result<std::optional<dist_message>, packet_error> packet_reader::feed_packet(byt
 }
 
 bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, packet_error& err) {
-    refs.clear();
     auto bad = [&](packet_errc code, std::string message) {
         err = packet_error{code, std::move(message)};
         return false;
@@ -344,7 +343,10 @@ bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, pa
     std::uint8_t n;
     if (!r.u8(n))
         return bad(packet_errc::bad_header, "distribution header ends before NumberOfAtomCacheRefs");
-    if (n == 0) return true;
+    if (n == 0) {
+        refs.clear();
+        return true;
+    }
     byte_span flags;
     if (!r.bytes(n / 2 + 1, flags)) {
         return bad(packet_errc::bad_header,
@@ -352,6 +354,27 @@ bool packet_reader::read_atom_header(byte_reader& r, std::vector<atom>& refs, pa
     }
     auto nibble = [&](std::size_t i) { return (flags[i / 2] >> ((i & 1) * 4)) & 0xF; };
     bool long_atoms = (nibble(n) & 1) != 0;
+    // The usual case, every ref an old entry: one index byte each, read in one go.
+    bool any_new = false;
+    for (std::size_t i = 0; i < n; ++i)
+        any_new = any_new || (nibble(i) & 8) != 0;
+    if (!any_new && r.remaining() >= n) {
+        byte_span index;
+        r.bytes(n, index);
+        if (refs.size() != n) refs.resize(n);  // mostly the size it had: no work
+        for (std::size_t i = 0; i < n; ++i) {
+            std::size_t slot = static_cast<std::size_t>(nibble(i) & 7) * 256 + index[i];
+            std::uint32_t held = cache_[slot];
+            if (held == 0) {
+                return bad(packet_errc::bad_cache_ref,
+                           fmt::format("ref {} names atom cache slot {}:{}, which holds no atom", i, nibble(i) & 7,
+                                       index[i]));
+            }
+            refs[i] = atom::from_index(held - 1);
+        }
+        return true;
+    }
+    refs.clear();
     refs.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
         unsigned f = static_cast<unsigned>(nibble(i));

@@ -976,6 +976,7 @@ bool runtime_impl::register_name(atom name, process* p) {
     std::unique_lock l(reg_mutex_);
     if (p->name_plus1 || p->dead || p->inbox.load() == inbox_closed || names_.count(name)) return false;
     names_.emplace(name, p->self);
+    names_generation_.fetch_add(1, std::memory_order_release);
     p->name_plus1 = name.index() + 1;
     return true;
 }
@@ -989,6 +990,7 @@ bool runtime_impl::unregister_name(atom name) {
         owner->release();
     }
     names_.erase(it);
+    names_generation_.fetch_add(1, std::memory_order_release);
     return true;
 }
 
@@ -997,15 +999,42 @@ void runtime_impl::drop_name(process* p) {
     std::unique_lock l(reg_mutex_);
     if (!p->name_plus1) return;
     auto it = names_.find(atom::from_index(p->name_plus1 - 1));
-    if (it != names_.end() && it->second == p->self) names_.erase(it);
+    if (it != names_.end() && it->second == p->self) {
+        names_.erase(it);
+        names_generation_.fetch_add(1, std::memory_order_release);
+    }
     p->name_plus1 = 0;
 }
 
+std::uint64_t runtime_impl::next_instance() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+// The last whereis answer of this thread (only pids that are immediates: nothing to release).
+struct whereis_memo {
+    std::uint64_t instance = 0, generation = 0;
+    atom name;
+    std::uintptr_t pid_word = 0;  // 0: not registered
+};
+thread_local whereis_memo last_whereis;
+}  // namespace
+
 std::optional<pid> runtime_impl::whereis(atom name) const {
+    whereis_memo& m = last_whereis;
+    std::uint64_t gen = names_generation_.load(std::memory_order_acquire);
+    if (m.instance == instance_ && m.generation == gen && m.name == name) {
+        if (m.pid_word == 0) return std::nullopt;
+        return term::from_raw(m.pid_word).as_pid();
+    }
     std::shared_lock l(reg_mutex_);
     auto it = names_.find(name);
-    if (it == names_.end()) return std::nullopt;
-    return it->second.as_pid();
+    std::optional<pid> found;
+    if (it != names_.end()) found = it->second.as_pid();
+    if (!found || !it->second.is_boxed())
+        m = {instance_, names_generation_.load(std::memory_order_relaxed), name, found ? it->second.raw() : 0};
+    return found;
 }
 
 std::vector<atom> runtime_impl::registered() const {

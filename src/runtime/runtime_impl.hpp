@@ -200,6 +200,11 @@ private:
 
     mutable std::shared_mutex reg_mutex_;
     std::unordered_map<atom, term> names_;
+    // Bumped (under reg_mutex_) whenever names_ changes: whereis keeps its last answer per
+    // thread while it is unchanged (a stream of messages to one name takes no lock).
+    std::atomic<std::uint64_t> names_generation_{1};
+    const std::uint64_t instance_ = next_instance();
+    static std::uint64_t next_instance() noexcept;
 
     std::mutex inject_mutex_;
     process* inject_head_ = nullptr;
