@@ -124,6 +124,7 @@ void receive_suspend(receive_state& st, std::coroutine_handle<> h) {
 }
 
 std::pair<pid, reference> spawn_process(runtime_impl* rt, spawn_request req) {
+    rt->order_after_staged();
     process* parent = tls_current;
     if (parent && parent->rt != rt) parent = nullptr;
     process* p = rt->create_process();

@@ -599,6 +599,15 @@ void runtime_impl::run_process(worker& w, process* p) {
     tls_current = saved;
 }
 
+// A signal to a local process, or a spawn, could start a chain that reaches a node this slice
+// has messages staged for (slice hooks, e.g. the distribution's per-worker staging): they are
+// handed over first, so that causal order is kept as on the BEAM, where they would already be
+// in the connection's queue.
+void runtime_impl::order_after_staged() {
+    worker* w = tls_worker;
+    if (w && !w->slice_hooks.empty() && w->rt == this) run_slice_hooks(*w);
+}
+
 void runtime_impl::run_slice_hooks(worker& w) {
     // A hook may register more (it sends): run until none is left.
     while (!w.slice_hooks.empty()) {
@@ -663,6 +672,7 @@ void runtime_impl::send_signal(const term& to, sig kind, const term& from, term 
             route_remote(std::move(s));
             return;
         }
+        order_after_staged();
         process* p = lookup(to);
         signal_node* n;
         if (kind == sig::message) {

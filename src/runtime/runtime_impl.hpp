@@ -120,6 +120,7 @@ public:
     void enqueue_new(process* p);    // a fresh process
     void run_process(worker& w, process* p);
     void run_slice_hooks(worker& w);
+    void order_after_staged();
     void worker_loop(worker& w);
     std::size_t run_deterministic(std::int64_t limit_ns);
     void wait_idle();

@@ -156,6 +156,45 @@ TEST_F(dist_interop, a_process_s_messages_arrive_in_order_and_before_its_exit_si
     EXPECT_EQ(got[0], tuple("got"_a, 3001, true, 1501, "done"_a));
 }
 
+// Causal order across processes, as on the BEAM: A sends to a remote process, then spawns B,
+// and B sends to the same remote process: A's message arrives first. (A's message may wait in
+// its worker's staging until the end of A's slice; a spawn or a local send hands it over.)
+TEST_F(dist_interop, a_message_caused_by_an_earlier_remote_send_does_not_overtake_it) {
+    auto e = start_erl("erl");
+    auto n = start_nodus("nodus");
+    term collector = e->eval(*n,
+                             "spawn(fun() -> Loop = fun L(Acc) -> receive stop -> "
+                             "  inbox ! {got, lists:reverse(Acc)}; "
+                             "M -> L([M | Acc]) end end, Loop([]) end).");
+    ASSERT_TRUE(collector.is_pid());
+    pid c = collector.as_pid();
+    runtime* r = &n->rt();
+    n->rt().spawn([c, r]() -> task<> {
+        for (long long i = 0; i < 300; ++i) {
+            co_await send(c, tuple("first"_a, i));
+            // A new process (which an idle worker may run at once) sends the second.
+            r->spawn([c, i]() -> task<> { co_await send(c, tuple("second"_a, i)); });
+        }
+        co_await receive().after(std::chrono::milliseconds(300));
+        co_await send(c, "stop"_a);
+    });
+    std::vector<term> got;
+    ASSERT_TRUE(eventually([&] {
+        auto more = e->inbox(*n);
+        got.insert(got.end(), more.begin(), more.end());
+        return !got.empty();
+    }));
+    ASSERT_TRUE(got[0].is_tuple(2));
+    auto seen = got[0][1].list_elements().value_or(std::vector<term>());
+    ASSERT_EQ(seen.size(), 600u);
+    std::vector<bool> first_seen(300, false);
+    for (const term& m : seen) {
+        auto i = static_cast<std::size_t>(*m[1].to_int64());
+        if (m[0] == term("first"_a)) first_seen[i] = true;
+        else EXPECT_TRUE(first_seen[i]) << "second " << i << " before first";
+    }
+}
+
 TEST_F(dist_interop, remote_links_and_monitors_both_ways) {
     auto e = start_erl("erl");
     auto n = start_nodus("nodus");
