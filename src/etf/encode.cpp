@@ -2,6 +2,7 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 
 #include "etf/small_stack.hpp"
@@ -344,7 +345,103 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Most messages are flat tuples of small integers, atoms, local pids and small binaries. Such a
+// tuple is written here in one pass, without the encoder's buffer slack and frame stack (a
+// third of the sender's work per message in the throughput benchmark). The bytes are the
+// encoder's: false, with nothing written or recorded, for anything else.
+bool encode_flat_tuple(const term& t, byte_writer& out, const encode_options& o) {
+    if (o.minor_version < 2) return false;  // atoms as UTF-8 only here
+    std::span<const term> e = t.elements();
+    if (e.size() > 16) return false;
+    std::size_t bound = 2;
+    for (const term& x : e) {
+        if (x.is_small()) {
+            std::int64_t v = x.small_value();
+            if (v < INT32_MIN || v > INT32_MAX) return false;
+            bound += 5;
+        } else if (x.is_atom()) {
+            bound += 3 + x.as_atom().name().size();
+        } else if (x.is_nil()) {
+            bound += 1;
+        } else if (x.is_local_pid_word()) {
+            bound += 16 + x.pid_node().name().size();
+        } else if (x.is_bitstring()) {
+            byte_span b = x.bytes();
+            if (x.trailing_bits() != 0 || b.size() > 256) return false;
+            if (o.external_binaries && !b.empty() && b.size() >= o.external_binaries->min_bytes()) return false;
+            bound += 5 + b.size();
+        } else {
+            return false;
+        }
+    }
+    std::vector<std::uint8_t>& v = out.buffer();
+    std::size_t start = v.size();
+    v.resize(start + bound);
+    std::uint8_t* p = v.data() + start;
+    auto put_atom = [&](atom a) {
+        if (o.atom_refs) {
+            int r = o.atom_refs->ref_for(a);
+            if (r >= 0) {
+                *p++ = atom_cache_ref;
+                *p++ = static_cast<std::uint8_t>(r);
+                return;
+            }
+        }
+        std::string_view name = a.name();
+        if (name.size() < 256) {
+            *p++ = small_atom_utf8_ext;
+            *p++ = static_cast<std::uint8_t>(name.size());
+        } else {
+            *p++ = atom_utf8_ext;
+            *p++ = static_cast<std::uint8_t>(name.size() >> 8);
+            *p++ = static_cast<std::uint8_t>(name.size());
+        }
+        std::memcpy(p, name.data(), name.size());
+        p += name.size();
+    };
+    *p++ = small_tuple_ext;
+    *p++ = static_cast<std::uint8_t>(e.size());
+    for (const term& x : e) {
+        if (x.is_small()) {
+            std::int64_t n = x.small_value();
+            if (n >= 0 && n <= 255) {
+                *p++ = small_integer_ext;
+                *p++ = static_cast<std::uint8_t>(n);
+            } else {
+                *p++ = integer_ext;
+                byte_writer::put32(p, static_cast<std::uint32_t>(static_cast<std::int32_t>(n)));
+                p += 4;
+            }
+        } else if (x.is_atom()) {
+            put_atom(x.as_atom());
+        } else if (x.is_nil()) {
+            *p++ = nil_ext;
+        } else if (x.is_local_pid_word()) {
+            *p++ = new_pid_ext;
+            put_atom(x.pid_node());
+            byte_writer::put32(p, x.pid_id());
+            byte_writer::put32(p + 4, x.pid_serial());
+            byte_writer::put32(p + 8, x.pid_creation());
+            p += 12;
+        } else {
+            byte_span b = x.bytes();
+            *p++ = binary_ext;
+            byte_writer::put32(p, static_cast<std::uint32_t>(b.size()));
+            p += 4;
+            if (!b.empty()) std::memcpy(p, b.data(), b.size());
+            p += b.size();
+        }
+    }
+    v.resize(static_cast<std::size_t>(p - v.data()));
+    return true;
+}
+
+}  // namespace
+
 void encode_body(const term& t, byte_writer& out, const encode_options& opts) {
+    if (t.is_tuple() && encode_flat_tuple(t, out, opts)) return;
     out_buffer buf(out.buffer());
     encoder e(buf, opts);
     e.run(t);

@@ -192,3 +192,75 @@ TEST(etf, a_long_chain_of_empty_list_exts_is_its_tail) {
     for (int i = 0; i < 20000; ++i) cut.insert(cut.end(), {108, 0, 0, 0, 0});
     EXPECT_FALSE(etf::decode(byte_span(cut.data(), cut.size())));
 }
+
+namespace {
+// Hands out refs in order of first use, up to a cap (then -1: the atom goes inline).
+class counting_refs final : public etf::atom_ref_sink {
+public:
+    explicit counting_refs(std::size_t cap) : cap_(cap) {}
+    int ref_for(atom a) override {
+        for (std::size_t i = 0; i < seen_.size(); ++i)
+            if (seen_[i] == a) return static_cast<int>(i);
+        if (seen_.size() == cap_) return -1;
+        seen_.push_back(a);
+        return static_cast<int>(seen_.size() - 1);
+    }
+    std::vector<atom> seen_;
+
+private:
+    std::size_t cap_;
+};
+class no_binaries final : public etf::binary_ref_sink {
+public:
+    using etf::binary_ref_sink::binary_ref_sink;
+    void external(const term&, std::size_t) override { ++count; }
+    int count = 0;
+};
+}  // namespace
+
+// Flat tuples take a one-pass writer (encode_flat_tuple): the same bytes as the encoder writes
+// element by element, with and without atom cache refs, across the edges of each form.
+TEST(etf, flat_tuples_encode_as_their_elements_would) {
+    std::string long_text;
+    for (int i = 0; i < 200; ++i) long_text += "\xC3\xA9";  // 200 x U+00E9: 400 bytes, ATOM_UTF8_EXT
+    const atom long_atom(long_text);
+    const term local_pid = pid::make(atom("nonode@nohost"), 3, 0, 0);
+    std::vector<std::vector<term>> cases{
+        {},
+        {term("msg"_a), term(1), binary("0123456789abcdef0123456789abcdef")},
+        {term(0), term(255), term(256), term(-1), term(2147483647LL), term(-2147483647LL - 1)},
+        {term(2147483648LL)},  // too big for INTEGER_EXT: the general encoder
+        {term(atom()), term(long_atom), term(), term("a"_a), term("a"_a)},
+        {local_pid, binary(""), binary(std::string(256, 'b'))},
+        {binary(std::string(257, 'c'))},  // past the fast path's binary size
+        {term(1.5)},                        // a float: the general encoder
+    };
+    for (const auto& elems : cases) {
+        term t = make_tuple(std::span<const term>(elems));
+        for (std::size_t cap : {std::size_t{0}, std::size_t{2}, std::size_t{255}}) {
+            for (bool with_refs : {false, true}) {
+                counting_refs r1(cap), r2(cap);
+                etf::encode_options o1{2, -1, nullptr}, o2{2, -1, nullptr};
+                if (with_refs) {
+                    o1.atom_refs = &r1;
+                    o2.atom_refs = &r2;
+                }
+                byte_writer whole, parts;
+                etf::encode_body(t, whole, o1);
+                parts.u8(104);
+                parts.u8(static_cast<std::uint8_t>(elems.size()));
+                for (const term& x : elems)
+                    etf::encode_body(x, parts, o2);
+                EXPECT_EQ(whole.take(), parts.take()) << elems.size() << " elements, cap " << cap;
+                EXPECT_EQ(r1.seen_, r2.seen_);
+            }
+        }
+    }
+    // A binary the sink takes by reference is left to the encoder, which reports it.
+    no_binaries sink(16);
+    etf::encode_options o{2, -1, nullptr};
+    o.external_binaries = &sink;
+    byte_writer w;
+    etf::encode_body(tuple("big"_a, binary(std::string(100, 'd'))), w, o);
+    EXPECT_EQ(sink.count, 1);
+}
