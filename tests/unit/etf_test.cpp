@@ -264,3 +264,45 @@ TEST(etf, flat_tuples_encode_as_their_elements_would) {
     etf::encode_body(tuple("big"_a, binary(std::string(100, 'd'))), w, o);
     EXPECT_EQ(sink.count, 1);
 }
+
+// Flat tuples take a one-pass reader (decode_flat_tuple): the terms the decoder makes, cache refs
+// and shared binaries included, and anything it does not take (or finds short) is left to the
+// decoder, with the decoder's errors.
+TEST(etf, flat_tuples_decode_as_the_decoder_would) {
+    const std::vector<atom> refs{atom("msg"), atom("other")};
+    etf::decode_options o;
+    o.atom_refs = refs;
+    auto body = [](std::initializer_list<std::uint8_t> b) { return bytes(b); };
+    // {msg, 7, -2, [], <<"ab">>, other} with cache refs 0 and 1.
+    bytes flat = body({104, 6, 82, 0, 97, 7, 98, 0xFF, 0xFF, 0xFF, 0xFE, 106, 109, 0, 0, 0, 2, 'a', 'b', 82, 1});
+    byte_reader r(flat);
+    auto t = etf::decode_body(r, o);
+    ASSERT_TRUE(t);
+    EXPECT_TRUE(r.at_end());
+    EXPECT_EQ(*t, tuple("msg"_a, 7, -2, term(), binary("ab"), "other"_a));
+    // Every cut short: the decoder's truncation error, as before.
+    for (std::size_t cut = 1; cut < flat.size(); ++cut) {
+        byte_reader rc(byte_span(flat.data(), cut));
+        auto tc = etf::decode_body(rc, o);
+        ASSERT_FALSE(tc) << "cut " << cut;
+        EXPECT_EQ(tc.error().code, etf::errc::truncated) << "cut " << cut;
+    }
+    // A cache ref past the header's refs: the decoder's error.
+    bytes bad_ref = body({104, 1, 82, 2});
+    byte_reader rb(bad_ref);
+    auto tb = etf::decode_body(rb, o);
+    ASSERT_FALSE(tb);
+    EXPECT_EQ(tb.error().code, etf::errc::bad_cache_ref);
+    // A binary above 64 bytes inside a flat tuple shares the input storage.
+    bytes with_big = body({104, 2, 82, 0, 109, 0, 0, 0, 100});
+    with_big.insert(with_big.end(), 100, 'z');
+    byte_storage* st = byte_storage::allocate(with_big.size());
+    std::copy(with_big.begin(), with_big.end(), st->mutable_data());
+    o.owner = st;
+    byte_reader rs(byte_span(st->data, st->size));
+    auto ts = etf::decode_body(rs, o);
+    ASSERT_TRUE(ts);
+    EXPECT_EQ((*ts)[1].bytes().data(), st->data + 9);
+    st->drop();
+    EXPECT_EQ(*ts, tuple("msg"_a, binary(std::string(100, 'z'))));
+}
