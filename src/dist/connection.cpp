@@ -623,6 +623,17 @@ std::vector<std::uint8_t> connection::spare_batch_locked() {
     return b;
 }
 
+// Under out_mutex_: the batch small messages go to now (the last queue entry, or a new one when
+// that is a big message or full).
+std::vector<std::uint8_t>& connection::current_batch_locked() {
+    if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
+        queued q;
+        q.batch = spare_batch_locked();
+        normal_.push_back(std::move(q));
+    }
+    return normal_.back().batch;
+}
+
 // Appends a small message to the current batch; false (and nothing done) when its sender has
 // a big message queued, which it must follow (queue() sees to that).
 bool connection::enqueue_small(const dist::small_encoding& e, const term& sender) {
@@ -631,12 +642,7 @@ bool connection::enqueue_small(const dist::small_encoding& e, const term& sender
         std::lock_guard l(out_mutex_);
         if (current() == state::closed) return true;  // dropped, as any send on a closed connection
         if (!bulk_senders_.empty() && bulk_senders_.count(sender.raw()) != 0) return false;
-        if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
-            queued q;
-            q.batch = spare_batch_locked();
-            normal_.push_back(std::move(q));
-        }
-        std::vector<std::uint8_t>& b = normal_.back().batch;
+        std::vector<std::uint8_t>& b = current_batch_locked();
         std::size_t before = b.size();
         writer_->append_sealed(e, b);
         queued_bytes_.fetch_add(b.size() - before, std::memory_order_relaxed);
@@ -691,12 +697,7 @@ void connection::hand_over(staged& st) {
             std::size_t body_at = 0, atom_at = 0;
             std::size_t added = 0;
             for (auto [body_len, atom_count] : st.sizes) {
-                if (normal_.empty() || !normal_.back().is_batch() || normal_.back().batch.size() >= batch_limit) {
-                    queued q;
-                    q.batch = spare_batch_locked();
-                    normal_.push_back(std::move(q));
-                }
-                std::vector<std::uint8_t>& b = normal_.back().batch;
+                std::vector<std::uint8_t>& b = current_batch_locked();
                 std::size_t before = b.size();
                 writer_->append_sealed(byte_span(st.bodies.data() + body_at, body_len),
                                        std::span<const atom>(st.atoms.data() + atom_at, atom_count), b);

@@ -127,6 +127,7 @@ private:
     bool queue(dist::outgoing_message&& m, const term& sender, bool urgent, const dist::dist_message* source);
     bool flush_now_locked();
     std::vector<std::uint8_t> spare_batch_locked();
+    std::vector<std::uint8_t>& current_batch_locked();
     // Small messages sent by processes wait per worker until the end of the process's time
     // slice and go to the queue together, under one lock (runtime::defer_to_slice_end): a lock,
     // a queue check and contended counters per message were most of the cost of a stream of

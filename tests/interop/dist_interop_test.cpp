@@ -40,6 +40,16 @@ protected:
                                       const std::function<void(node_config&)>& tweak = {}) {
         return nodus::test::start_nodus(unique_name(prefix), cookie, epmd_->port(), tweak);
     }
+    // What the erl node's collector (`inbox`) got, once it got something (empty after the wait).
+    static std::vector<term> await_inbox(erl_node& e, node& via) {
+        std::vector<term> got;
+        eventually([&] {
+            auto more = e.inbox(via);
+            got.insert(got.end(), more.begin(), more.end());
+            return !got.empty();
+        });
+        return got;
+    }
     std::string erl_;
     std::unique_ptr<epmd_daemon> epmd_;
 };
@@ -147,12 +157,8 @@ TEST_F(dist_interop, a_process_s_messages_arrive_in_order_and_before_its_exit_si
         }
         exit(term("done"_a));
     });
-    std::vector<term> got;
-    ASSERT_TRUE(eventually([&] {
-        auto more = e->inbox(*n);
-        got.insert(got.end(), more.begin(), more.end());
-        return !got.empty();
-    }));
+    std::vector<term> got = await_inbox(*e, *n);
+    ASSERT_FALSE(got.empty());
     EXPECT_EQ(got[0], tuple("got"_a, 3001, true, 1501, "done"_a));
 }
 
@@ -178,12 +184,8 @@ TEST_F(dist_interop, a_message_caused_by_an_earlier_remote_send_does_not_overtak
         co_await receive().after(std::chrono::milliseconds(300));
         co_await send(c, "stop"_a);
     });
-    std::vector<term> got;
-    ASSERT_TRUE(eventually([&] {
-        auto more = e->inbox(*n);
-        got.insert(got.end(), more.begin(), more.end());
-        return !got.empty();
-    }));
+    std::vector<term> got = await_inbox(*e, *n);
+    ASSERT_FALSE(got.empty());
     ASSERT_TRUE(got[0].is_tuple(2));
     auto seen = got[0][1].list_elements().value_or(std::vector<term>());
     ASSERT_EQ(seen.size(), 600u);
