@@ -556,7 +556,6 @@ bool connection::send(const remote_signal& s) {
             return true;
         try_small = false;  // too big for a batch, or behind its sender's big message
     }
-    hand_over_own_staged();  // what this worker staged goes first
     auto m = to_control(s, node_.anonymous_sender());
     if (!m) return true;  // nothing to send (not addressable)
     track(s, true);
@@ -565,7 +564,7 @@ bool connection::send(const remote_signal& s) {
 
 bool connection::send_control(const dist::control_message& m, const term& sender, bool try_small) {
     if (current() != state::up) return false;
-    hand_over_own_staged();
+    hand_over_own_staged();  // what this worker staged goes first
     dist::dist_message dm = dist::encode_control(m, flags_);
     const term* payload = dm.payload ? &*dm.payload : nullptr;
     // Small messages are encoded here, on the sender's thread, and copied into a batch under
@@ -681,10 +680,9 @@ void connection::staged::at_slice_end() {
 }
 
 void connection::hand_over_own_staged() {
-    if (staged_.empty() || !node_.rt) return;
+    if (staged_.empty()) return;  // (no runtime)
     int w = node_.rt->current_worker();
-    if (w >= 0 && static_cast<std::size_t>(w) < staged_.size() && !staged_[static_cast<std::size_t>(w)]->sizes.empty())
-        hand_over(*staged_[static_cast<std::size_t>(w)]);
+    if (w >= 0 && static_cast<std::size_t>(w) < staged_.size()) hand_over(*staged_[static_cast<std::size_t>(w)]);
 }
 
 // Seals the staged messages into the current batch, in their order, under one lock.

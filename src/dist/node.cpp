@@ -436,8 +436,7 @@ void node_impl::route(remote_signal&& s) {
         std::lock_guard l(table_mutex_);
         peer_entry& e = table_[s.node];
         if (e.up && e.up->current() == connection::state::up) {
-            if (slot && (slot->hooked || rt->defer_to_slice_end(*slot))) {
-                slot->hooked = true;
+            if (slot && (slot->up || rt->defer_to_slice_end(*slot))) {
                 slot->node = s.node;
                 slot->generation = table_generation_.load(std::memory_order_relaxed);
                 slot->up = e.up;

@@ -313,12 +313,8 @@ private:
     struct route_slot final : runtime::slice_end_hook {
         atom node;
         std::uint64_t generation = 0;
-        std::shared_ptr<connection> up;
-        bool hooked = false;
-        void at_slice_end() override {
-            hooked = false;
-            up.reset();
-        }
+        std::shared_ptr<connection> up;  // set: the hook is registered for this slice
+        void at_slice_end() override { up.reset(); }
     };
     std::vector<std::unique_ptr<route_slot>> route_slots_;
 

@@ -63,6 +63,18 @@ struct atom_memo {
 };
 thread_local atom_memo memo;
 
+// A decoded binary: above 64 bytes it shares the input's storage (opts.owner) when it lies in
+// it, below it is copied (small binaries would keep a large buffer alive).
+term binary_of(byte_span data, const decode_options& o) {
+    constexpr std::size_t share_above = 64;
+    if (o.owner && data.size() > share_above) {
+        const std::uint8_t* base = o.owner->data;
+        if (data.data() >= base && data.data() + data.size() <= base + o.owner->size)
+            return binary(o.owner, static_cast<std::size_t>(data.data() - base), data.size());
+    }
+    return binary(data);
+}
+
 enum class frame_kind : std::uint8_t { tuple, list, map, fun };
 
 struct frame {
@@ -528,15 +540,7 @@ private:
         }
     }
 
-    term make_binary(byte_span data) {
-        constexpr std::size_t share_above = 64;
-        if (o_.owner && data.size() > share_above) {
-            const std::uint8_t* base = o_.owner->data;
-            if (data.data() >= base && data.data() + data.size() <= base + o_.owner->size)
-                return binary(o_.owner, static_cast<std::size_t>(data.data() - base), data.size());
-        }
-        return binary(data);
-    }
+    term make_binary(byte_span data) { return binary_of(data, o_); }
 
     byte_reader& r_;
     const decode_options& o_;
@@ -605,13 +609,7 @@ bool decode_flat_tuple(byte_reader& r, const decode_options& o, term& out) {
             case nil_ext: at += 1; break;  // new_tuple's elements start as []
             default: {  // binary_ext
                 std::size_t n = byte_reader::get32(p + at + 1);
-                byte_span data(p + at + 5, n);
-                constexpr std::size_t share_above = 64;  // as decoder::make_binary
-                if (o.owner && n > share_above && data.data() >= o.owner->data &&
-                    data.data() + n <= o.owner->data + o.owner->size)
-                    elems[i] = binary(o.owner, static_cast<std::size_t>(data.data() - o.owner->data), n);
-                else
-                    elems[i] = binary(data);
+                elems[i] = binary_of(byte_span(p + at + 5, n), o);
                 at += 5 + n;
                 break;
             }

@@ -104,7 +104,8 @@ protected:
         if (h.state() != dist::handshake_state::up)
             throw std::runtime_error("the attacker's handshake failed");
         // Our side may still be finishing its half: until then, sends to the attacker wait in
-        // the node's pending list (no back-pressure there), which a loaded machine once showed.
+        // the node's pending list, with no back-pressure (the likely cause of one failure of
+        // the back-pressure test on a loaded machine).
         atom peer = name_out;
         if (!eventually([&] {
                 auto up = node_->nodes(node_kind::connected);

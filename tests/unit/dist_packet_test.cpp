@@ -122,6 +122,14 @@ TEST(dist_packet, capture_with_new_atom_cache_entries) {
     EXPECT_EQ(r.cached_atom(4 * 256 + 119), atom("rex"));
     EXPECT_EQ(r.cached_atom(5 * 256 + 7), atom("features_request"));
     EXPECT_FALSE(r.cached_atom(0).has_value());
+    // erl's REG_SEND has the shape the quick reading takes: the destination, no control tuple.
+    packet_reader quick(otp25_default);
+    quick.set_quick_messages(true);
+    dist_message q = feed_ok(quick, parse(capture_1));
+    EXPECT_EQ(q.quick.what, quick_message::kind::to_name);
+    EXPECT_TRUE(q.quick.to == term(atom("rex")));
+    EXPECT_TRUE(q.control == term());
+    EXPECT_TRUE(q.payload == m.payload);
 }
 
 TEST(dist_packet, capture_reusing_a_cached_atom) {
