@@ -19,7 +19,9 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -100,6 +102,7 @@ private:
         std::size_t next_packet = 0;
         std::uintptr_t sender = 0;
         std::size_t uncounted = 0;  // body bytes not in queued_bytes_ (a big message's rest)
+        bool big_head = false;      // the first fragment of a big message (normal_ only)
         bool is_batch() const noexcept { return msg.packets.empty(); }
     };
     asio::io_context& ctx();
@@ -183,6 +186,9 @@ private:
     std::atomic<std::size_t> bulk_messages_{0};  // their sum (changed under out_mutex_): none, none to follow
     std::vector<std::unique_ptr<staged>> staged_;  // per worker; only that worker touches its own
     bool flush_scheduled_ = false;
+    // When a write last carried small messages together with bulk fragments (steady clock, ns):
+    // while that is recent, bulk goes out in shorter writes (see flush()).
+    std::int64_t last_mixed_write_ns_ = std::numeric_limits<std::int64_t>::min() / 2;
     bool writing_ = false;
     std::vector<asio::const_buffer> iov_;
     std::vector<std::shared_ptr<const void>> in_flight_;

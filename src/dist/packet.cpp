@@ -13,6 +13,8 @@
 #include <new>
 #include <utility>
 
+#include <sys/mman.h>
+
 #include "nodus/dist/control.hpp"
 #include "nodus/dist/flags.hpp"
 
@@ -79,6 +81,22 @@ private:
     std::size_t total_ = 0;
 };
 
+// A fresh block for a reassembly buffer. Large ones are aligned to and advised for huge pages:
+// the first touch of a fresh 64 MiB block otherwise takes 16,384 page faults, which slowed the
+// reading of the first big message on a connection to a third of the later ones (and whatever
+// waited behind it in the stream waited that much longer).
+void* allocate_block(std::size_t size) noexcept {
+    constexpr std::size_t huge = std::size_t{2} << 20;
+    if (size < 2 * huge) return std::malloc(size);
+    std::size_t rounded = (size + huge - 1) / huge * huge;
+    void* p = std::aligned_alloc(huge, rounded);
+    if (!p) return nullptr;
+#ifdef MADV_HUGEPAGE
+    ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without THP it changes nothing
+#endif
+    return p;
+}
+
 // Reassembly buffer of a fragmented message: byte_storage whose block can grow while only the
 // reader holds it, so that the decoded binaries can share it afterwards (decode_options::owner).
 struct growing_storage : byte_storage {
@@ -91,7 +109,7 @@ struct growing_storage : byte_storage {
         void* block = block_cache::instance().take(capacity, got);
         if (!block) {
             got = capacity == 0 ? 1 : capacity;
-            block = std::malloc(got);
+            block = allocate_block(got);
         }
         if (!block) {
             delete s;
