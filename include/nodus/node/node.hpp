@@ -67,8 +67,11 @@ struct node_config {
     std::size_t max_pending_handshakes = 128;
     // Back-pressure toward a slow peer: once more than this many bytes wait in a connection's
     // send queue, a process that co_awaits its send to that node waits until half of it has gone
-    // out (the BEAM's busy distribution port; its default limit is 1 MiB). 0: no limit.
-    std::size_t send_queue_limit = std::size_t{8} << 20;
+    // out (the BEAM's busy distribution port, dist_buf_busy_limit, whose default is the same).
+    // A longer queue buys no throughput: with 8 MiB, four senders to one node kept refilling
+    // it, and the memory it churned through (page faults, cache misses) cost 10-30 % of the
+    // rate (remote_throughput in bench/). 0: no limit.
+    std::size_t send_queue_limit = std::size_t{1} << 20;
     // SO_SNDBUF of distribution sockets (what OTP's inet_dist_*_options {sndbuf, N} set). A
     // small message written behind a big one waits for what the kernel holds ahead of it: with
     // autotuning that grows to 4 MiB here, and an erl receiver reading at ~1 GB/s, that is
