@@ -189,6 +189,8 @@ private:
     // When a write last carried small messages together with bulk fragments (steady clock, ns):
     // while that is recent, bulk goes out in shorter writes (see flush()).
     std::int64_t last_mixed_write_ns_ = std::numeric_limits<std::int64_t>::min() / 2;
+    bool unsent_limited_ = false;
+    void limit_unsent(bool on);
     bool writing_ = false;
     std::vector<asio::const_buffer> iov_;
     std::vector<std::shared_ptr<const void>> in_flight_;

@@ -78,9 +78,10 @@ struct node_config {
     // milliseconds; 1 MiB keeps bulk throughput (hol_latency, large_msg in bench/). 0: the
     // kernel's autotuning.
     std::size_t send_buffer_bytes = std::size_t{1} << 20;
-    // TCP_NOTSENT_LOWAT of distribution sockets (Linux): how much written data the kernel may
-    // hold not yet sent. Beyond it, a bulk transfer waits in the node's own queue, where small
-    // messages pass it, instead of in the kernel, where they cannot. 0: no limit.
+    // TCP_NOTSENT_LOWAT of a distribution socket (Linux) while small messages travel alongside
+    // a bulk transfer on it: how much written data the kernel may hold not yet sent. Beyond it,
+    // the bulk waits in the node's own queue, where small messages pass it, instead of in the
+    // kernel, where they cannot. 0: never limited.
     std::size_t unsent_bytes_limit = std::size_t{128} << 10;
     runtime_options runtime{};  // threads etc. (node name/creation are set by the node)
     // Log sink for connection events and refusals (default: stderr).
