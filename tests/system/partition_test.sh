@@ -129,9 +129,13 @@ done
 for h in a b c; do expect $h "MESH2 ok" 20; done
 
 # 5. global agrees on one leader everywhere; pg lists the three members everywhere.
-for h in a b c; do
+for h in a c; do
   to $h "ok = global:sync(), io:format(\"WHO ~p~n\", [node(global:whereis_name(leader))])."
 done
+# On erl, a sync that hangs (seen about once in ten loaded runs) prints global's state, so that a
+# failure says what it waited for; the test still fails then.
+to b "Me = self(), spawn(fun() -> Me ! {synced, global:sync()} end), receive {synced, ok} -> io:format(\"WHO ~p~n\", [node(global:whereis_name(leader))]) after 18000 -> io:format(\"SYNC_HANGS nodes ~p~nglobal state ~P~n\", [nodes(), sys:get_state(global_name_server), 60]) end."
+
 for h in a b c; do expect $h "WHO '?[ac]@" 20; done
 who_a=$(grep -Eo "WHO .*" "$work/a.out" | tail -1)
 who_b=$(grep -Eo "WHO .*" "$work/b.out" | tail -1)
