@@ -32,7 +32,7 @@ constexpr std::size_t direct_tail = 4096;
 // Bytes of bulk fragments per write. A small message queued meanwhile waits for the write in
 // flight, so while small messages travel alongside a bulk transfer (some went out in the last
 // few milliseconds) the writes are shorter: a little bulk throughput for much less head-of-line
-// latency (hol_latency in bench/: p50 340 -> 120 us, p99 1.4-2.6 -> 0.4-0.8 ms here).
+// latency (hol_latency in bench/: p50 340 -> 110-140 us here).
 constexpr std::size_t write_budget = 1024 * 1024;
 constexpr std::size_t mixed_write_budget = 128 * 1024;
 constexpr std::int64_t mixed_window_ns = 5'000'000;

@@ -69,7 +69,7 @@ struct node_config {
     // send queue, a process that co_awaits its send to that node waits until half of it has gone
     // out (the BEAM's busy distribution port, dist_buf_busy_limit, whose default is the same).
     // A longer queue buys no throughput: with 8 MiB, four senders to one node kept refilling
-    // it, and the memory it churned through (page faults, cache misses) cost 10-30 % of the
+    // it, and the memory it churned through (page faults, cache misses) cost 15-40 % of the
     // rate (remote_throughput in bench/). 0: no limit.
     std::size_t send_queue_limit = std::size_t{1} << 20;
     // SO_SNDBUF of distribution sockets (what OTP's inet_dist_*_options {sndbuf, N} set). A
